@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Set up everything amlrun needs in ./.venv (and ./node_modules), then run the demo or the tests.
+
+    python3 dev.py demo     set up, then run the example jobs
+    python3 dev.py test     set up, then lint and run the test suite
+    python3 dev.py setup    set up only
+
+Needs only python3 (and npm for the Azurite blob server used by the data tests). Re-running is
+cheap: set-up is skipped while pyproject.toml and package.json are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+STAMP = VENV / ".amlrun-setup"
+
+
+def sh(*cmd: str | Path, **kw) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)
+
+
+def fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "package.json", "package-lock.json", "dev.py"):
+        file = ROOT / name
+        if file.exists():
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def setup() -> None:
+    if STAMP.exists() and STAMP.read_text() == fingerprint() and PY.exists():
+        return
+    if not PY.exists():
+        sh(sys.executable, "-m", "venv", VENV)
+    sh(PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "uv")
+    sh(BIN / "uv", "pip", "install", "-q", "--python", PY, "-e", ".[dev]")
+    if (ROOT / "package.json").exists():
+        npm = shutil.which("npm")
+        if npm:
+            lock = (ROOT / "package-lock.json").exists()
+            sh(npm, "ci" if lock else "install", "--no-audit", "--no-fund", "--loglevel=error")
+        else:
+            print("npm not found: the Azurite blob tests will be skipped", file=sys.stderr)
+    STAMP.write_text(fingerprint())
+
+
+def demo() -> int:
+    env = {**os.environ, "AMLRUN_HOME": str(ROOT / ".amlrun")}
+    code = 0
+    for example in DEMOS:
+        print(f"\n=== amlrun run {example}", flush=True)
+        code |= subprocess.run([str(BIN / "amlrun"), "run", example], cwd=ROOT, env=env).returncode
+    subprocess.run([str(BIN / "amlrun"), "runs", "-n", "5"], cwd=ROOT, env=env)
+    return code
+
+
+DEMOS = ["examples/hello/job.yml"]
+
+
+def test(extra: list[str]) -> int:
+    sh(BIN / "ruff", "check", "src", "tests", "bench")
+    sh(BIN / "lint-imports")
+    return subprocess.run([str(PY), "-m", "pytest", *extra], cwd=ROOT).returncode
+
+
+def main() -> int:
+    what = sys.argv[1] if len(sys.argv) > 1 else "demo"
+    setup()
+    if what == "setup":
+        return 0
+    if what == "demo":
+        return demo()
+    if what == "test":
+        return test(sys.argv[2:])
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from amlrun.cli import main
+
+main()

@@ -1,0 +1,134 @@
+"""The `amlrun` command line. Thin: each command turns flags into a request and calls one function.
+
+Exit codes: 0 success, 1 a run failed or a runtime error, 2 invalid input (spec, flags), 130 interrupted.
+Data a user may pipe goes to stdout; progress and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from amlrun import __version__
+from amlrun.errors import AmlrunError
+
+__all__ = ["main"]
+
+_file_arg = click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+_set_opt = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+                        help="Override a field, as `az ml job create --set` does (repeatable).")
+_store_opt = click.option("--store", "store_root", type=click.Path(path_type=Path), envvar="AMLRUN_HOME",
+                          help="Run store folder [env: AMLRUN_HOME; default: .amlrun/ in the project root].")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="amlrun")
+def cli() -> None:
+    """Run AzureML v2 jobs locally, and submit the same YAML to AzureML."""
+
+
+@cli.command()
+@_file_arg
+@_set_opt
+@click.option("--name", help="Run name (default: an AzureML-style random name).")
+@click.option("--max-parallel", type=int, help="Pipeline steps running at once [default: CPU count].")
+@click.option("--max-workers", type=int, help="Parallel-job worker processes [default: CPU count].")
+@click.option("--force-rerun", is_flag=True, help="Run every step even if an identical earlier run can be reused.")
+@click.option("--step", help="Run one pipeline step alone, with upstream inputs from earlier runs.")
+@_store_opt
+def run(file: Path, overrides: tuple[str, ...], name: str | None, max_parallel: int | None,
+        max_workers: int | None, force_rerun: bool, step: str | None, store_root: Path | None) -> None:
+    """Run a job file (command, pipeline or parallel) locally."""
+    from amlrun.engine.runner import RunRequest, run_job
+    from amlrun.spec.overrides import parse_override
+
+    request = RunRequest(file=file, overrides=[parse_override(o) for o in overrides], name=name,
+                         store_root=store_root, max_parallel=max_parallel, max_workers=max_workers,
+                         force_rerun=force_rerun, step=step)
+    record = run_job(request)
+    sys.exit(0 if record.status in ("Completed", "Reused") else 1)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@_set_opt
+@click.option("--no-sdk", is_flag=True, help="Skip azure-ai-ml's schema validation (faster).")
+def check(files: tuple[Path, ...], overrides: tuple[str, ...], no_sdk: bool) -> None:
+    """Validate job and component files; list every problem as file:line:col."""
+    from amlrun.azureml.validate import check_files
+    from amlrun.spec.overrides import parse_override
+
+    problems = check_files(list(files), [parse_override(o) for o in overrides], use_sdk=not no_sdk)
+    for problem in problems:
+        click.echo(problem.render())
+    if problems:
+        click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found", err=True)
+        sys.exit(2)
+    click.echo(f"ok: {len(files)} file{'s' if len(files) != 1 else ''} valid", err=True)
+
+
+@cli.command()
+@click.option("-n", "--limit", default=20, show_default=True, help="How many runs to list.")
+@_store_opt
+def runs(limit: int, store_root: Path | None) -> None:
+    """List recent runs."""
+    from amlrun.store.views import print_runs
+
+    print_runs(store_root, limit)
+
+
+@cli.command()
+@click.argument("run_name")
+@_store_opt
+def show(run_name: str, store_root: Path | None) -> None:
+    """Show one run: status, command, inputs, outputs, steps."""
+    from amlrun.store.views import print_run
+
+    print_run(store_root, run_name)
+
+
+@cli.command()
+@click.argument("run_name")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
+@click.option("--step", help="A pipeline step's log instead of the pipeline's.")
+@_store_opt
+def logs(run_name: str, follow: bool, step: str | None, store_root: Path | None) -> None:
+    """Print (or follow) a run's log."""
+    from amlrun.store.views import print_logs
+
+    print_logs(store_root, run_name, follow=follow, step=step)
+
+
+@cli.command()
+@click.argument("run_name")
+@click.option("--max-parallel", type=int, help="Pipeline steps running at once [default: CPU count].")
+@click.option("--max-workers", type=int, help="Parallel-job worker processes [default: CPU count].")
+@_store_opt
+def resume(run_name: str, max_parallel: int | None, max_workers: int | None, store_root: Path | None) -> None:
+    """Re-run only what did not finish in an earlier run."""
+    from amlrun.engine.resume import resume_run
+
+    record = resume_run(run_name, store_root=store_root, max_parallel=max_parallel, max_workers=max_workers)
+    sys.exit(0 if record.status in ("Completed", "Reused") else 1)
+
+
+def main() -> None:
+    """Entry point: map amlrun's errors to a paragraph on stderr and an exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except AmlrunError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,127 @@
+"""Execute one planned command step: snapshot, inputs, outputs, process, record."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amlrun.data.staging import MaterializedInput, PreparedOutput, materialize_input, prepare_output
+from amlrun.engine.events import Reporter
+from amlrun.engine.plan import StepPlan
+from amlrun.engine.process import run_shell
+from amlrun.engine.snapshot import take_snapshot
+from amlrun.errors import AmlrunError
+from amlrun.spec.bindings import Reference, render
+
+__all__ = ["StepOutcome", "build_process_env", "render_command", "run_command_step"]
+
+
+@dataclass
+class StepOutcome:
+    status: str  # Completed | Failed | Canceled
+    exit_code: int | None = None
+    error: str | None = None
+    duration: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def render_command(plan: StepPlan, inputs: dict[str, MaterializedInput | Any],
+                   outputs: dict[str, PreparedOutput]) -> str:
+    """Substitute `${{...}}` in the step's command with literal values and local paths."""
+
+    def resolve(ref: Reference) -> str | None:
+        if ref.kind == "input":
+            item = inputs.get(ref.name)
+            if item is None:
+                return None
+            return item.value if isinstance(item, MaterializedInput) else _literal_str(item)
+        if ref.kind == "output":
+            out = outputs.get(ref.name)
+            return str(out.local_path) if out is not None else None
+        if ref.kind == "name":
+            return plan.run_name
+        if ref.kind == "default_datastore":
+            return plan.default_datastore
+        return None
+
+    return render(plan.command or "", resolve)
+
+
+def _literal_str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+def build_process_env(plan: StepPlan, inputs: dict[str, Any], outputs: dict[str, PreparedOutput]) -> dict[str, str]:
+    """The environment a step's process sees: ours, AzureML's run variables, then the job's own."""
+    env = plan.environment.process_env(dict(os.environ))
+    env.update({
+        "AZUREML_RUN_ID": plan.run_name,
+        "AZUREML_ARM_PROJECT_NAME": plan.node.name,
+        "AMLRUN_LOCAL": "1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    for name, item in inputs.items():
+        value = item.value if isinstance(item, MaterializedInput) else _literal_str(item)
+        env[f"AZURE_ML_INPUT_{name}"] = value
+    for name, out in outputs.items():
+        env[f"AZURE_ML_OUTPUT_{name}"] = str(out.local_path)
+    env.update(plan.environment_variables)
+    return env
+
+
+def stage_step(plan: StepPlan) -> tuple[Path, dict[str, Any], dict[str, PreparedOutput]]:
+    """Snapshot code, make inputs available and outputs exist. Returns (cwd, inputs, outputs)."""
+    code_target = plan.run_dir / "code"
+    if plan.code_dir is not None:
+        summary = take_snapshot(plan.code_dir, code_target)
+        (plan.run_dir / "snapshot.json").write_text(json.dumps(summary.__dict__))
+    else:
+        code_target.mkdir(parents=True, exist_ok=True)
+    inputs: dict[str, Any] = {}
+    for name, item in plan.inputs.items():
+        if item.is_unset:
+            continue
+        if item.is_literal:
+            inputs[name] = item.value
+        else:
+            assert item.location is not None, f"input {name} was not connected"
+            inputs[name] = materialize_input(name, item.type, item.mode, item.location, plan.run_dir)
+    outputs = {name: prepare_output(name, out.type, out.mode, out.location) for name, out in plan.outputs.items()}
+    return code_target, inputs, outputs
+
+
+def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None = None) -> StepOutcome:
+    """Run a planned command step to a terminal state; never raises for the step's own failures."""
+    started = time.monotonic()
+    try:
+        cwd, inputs, outputs = stage_step(plan)
+        command = render_command(plan, inputs, outputs)
+    except AmlrunError as exc:
+        return StepOutcome("Failed", error=exc.render(), duration=time.monotonic() - started)
+    (plan.run_dir / "command.sh").write_text(command + "\n")
+    env = build_process_env(plan, inputs, outputs)
+    result = run_shell(command, cwd, env, plan.run_dir / "user_logs" / "std_log.txt", reporter, plan.name,
+                       timeout=plan.timeout, cancel=cancel)
+    changed = [f for item in inputs.values() if isinstance(item, MaterializedInput) for f in item.verify()]
+    ok = result.exit_code == 0 and not result.canceled and not changed
+    for out in outputs.values():
+        out.finalize(ok)
+    if result.canceled:
+        return StepOutcome("Canceled", result.exit_code, "canceled", result.duration)
+    if result.timed_out:
+        return StepOutcome("Failed", result.exit_code, f"timed out after limits.timeout={plan.timeout}s",
+                           result.duration)
+    if result.exit_code != 0:
+        return StepOutcome("Failed", result.exit_code, f"command exited with code {result.exit_code}",
+                           result.duration)
+    if changed:
+        return StepOutcome("Failed", 0, "the step modified read-only input files: " + ", ".join(changed[:10]),
+                           result.duration)
+    return StepOutcome("Completed", 0, None, result.duration)

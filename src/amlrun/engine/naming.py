@@ -1,0 +1,17 @@
+"""Run names shaped like AzureML's (`adjective_noun_<10 random chars>`)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+__all__ = ["new_run_name"]
+
+_ADJECTIVES = ["amiable", "brave", "calm", "clever", "dreamy", "eager", "frank", "gentle", "happy", "honest", "jolly", "keen", "lively", "lucid", "mellow", "nimble", "patient", "polite", "quiet", "quirky", "sincere", "sleepy", "sunny", "swift", "tender", "tidy", "upbeat", "vivid", "witty", "zealous", "bold", "cool", "loyal", "neat", "plucky", "serene"]
+_NOUNS = ["ant", "apple", "bird", "boat", "brush", "cat", "cloud", "coat", "dog", "door", "eagle", "engine", "fig", "frog", "garden", "hat", "jelly", "kettle", "lamp", "leaf", "lemon", "lime", "map", "mango", "nest", "oyster", "pear", "pen", "plum", "pot", "rail", "river", "sail", "seed", "shelf", "snake", "spoon", "star", "tail", "tomato", "tree", "vase", "whale", "yam"]
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_run_name() -> str:
+    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}_{suffix}"

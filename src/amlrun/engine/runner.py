@@ -1,0 +1,94 @@
+"""The entry point for running a job file locally: load, plan, execute, record."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from amlrun.data.locations import DataContext
+from amlrun.engine.command_step import run_command_step
+from amlrun.engine.events import PlainReporter, Reporter
+from amlrun.engine.naming import new_run_name
+from amlrun.engine.planner import plan_command_like
+from amlrun.errors import RunError, UsageError
+from amlrun.spec.loader import Node, load_job
+from amlrun.spec.overrides import Override
+from amlrun.spec.validate import validate_node
+from amlrun.store.records import RunRecord, RunStore, find_store_root
+
+__all__ = ["RunRequest", "run_job"]
+
+
+@dataclass
+class RunRequest:
+    """What `amlrun run` was asked to do, as a value."""
+
+    file: Path
+    overrides: list[Override] = field(default_factory=list)
+    name: str | None = None
+    store_root: Path | None = None
+    max_parallel: int | None = None
+    max_workers: int | None = None
+    force_rerun: bool = False
+    step: str | None = None
+    dry_run: bool = False
+
+
+def open_store(root: Path | None, near: Path | None = None) -> RunStore:
+    return RunStore(root or find_store_root(near))
+
+
+def run_job(request: RunRequest, reporter: Reporter | None = None,
+            cancel: threading.Event | None = None) -> RunRecord:
+    """Run a job file to a terminal state and return its record (Failed is a result, not an error)."""
+    node = load_job(request.file, request.overrides)
+    validate_node(node)
+    store = open_store(request.store_root, request.file.parent)
+    name = request.name or new_run_name()
+    if store.exists(name):
+        raise UsageError(f"a run named {name!r} already exists", hint="choose another --name or omit it")
+    reporter = reporter or PlainReporter(prefix_steps=node.kind == "pipeline")
+    data = DataContext(store.root)
+    if node.kind == "command":
+        return _run_command_job(node, request, store, data, name, reporter, cancel)
+    if node.kind == "pipeline":
+        from amlrun.engine.pipeline import run_pipeline_job
+
+        return run_pipeline_job(node, request, store, data, name, reporter, cancel)
+    if node.kind == "parallel":
+        from amlrun.engine.parallel import run_parallel_job
+
+        return run_parallel_job(node, request, store, data, name, reporter, cancel)
+    raise RunError(f"cannot run a job of type {node.kind!r} locally")
+
+
+def write_spec_copy(node: Node, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "spec.yml").write_text(yaml.safe_dump(node.source.data, sort_keys=False))
+
+
+def _run_command_job(node: Node, request: RunRequest, store: RunStore, data: DataContext, name: str,
+                     reporter: Reporter, cancel: threading.Event | None) -> RunRecord:
+    run_dir = store.run_dir(name)
+    plan = plan_command_like(node, data, name, run_dir)
+    record = RunRecord(name=name, type="command", status="Preparing", run_dir=str(run_dir),
+                       spec_path=str(request.file.resolve()))
+    write_spec_copy(node, run_dir)
+    store.save(record)
+    reporter.event("environment", message=f"environment: {plan.environment.description}")
+    reporter.event("started", message=f"run {name} started (logs: {run_dir / 'user_logs' / 'std_log.txt'})")
+    store.update(record, status="Running", started=time.time())
+    outcome = run_command_step(plan, reporter, cancel)
+    store.update(record, status=outcome.status, ended=time.time(), exit_code=outcome.exit_code,
+                 error=outcome.error, extra={
+                     "command": (run_dir / "command.sh").read_text().strip() if (run_dir / "command.sh").exists()
+                     else None,
+                     "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()},
+                 })
+    reporter.event("finished", message=f"run {name} {outcome.status}"
+                   + (f": {outcome.error}" if outcome.error else f" in {outcome.duration:.1f}s"))
+    return record

@@ -1,0 +1,94 @@
+"""One root error for everything amlrun reports to a user.
+
+    AmlrunError                 what the CLI prints as one paragraph and maps to an exit code
+    ├── SpecError               a job/component/config file is invalid (carries Problems)     exit 2
+    ├── UsageError              flags or overrides that make no sense                         exit 2
+    ├── DataError               a datastore, URI, input or output cannot be used              exit 1
+    ├── EnvironmentError_       a job's environment cannot be turned into a process           exit 1
+    ├── RunError                a run/step failed or a record is missing                      exit 1
+    └── SubmitError             building or sending a job to AzureML failed                   exit 1
+
+Every error carries a `hint` telling the user what to do next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AmlrunError",
+    "DataError",
+    "EnvironmentError_",
+    "Problem",
+    "RunError",
+    "SpecError",
+    "SubmitError",
+    "UsageError",
+]
+
+
+class AmlrunError(Exception):
+    """Base class: a message for the user, an optional hint, and an exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        text = f"error: {self.message}"
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding in a spec: where it is, which field, what is wrong and how to fix it."""
+
+    file: str
+    line: int
+    col: int
+    field: str
+    message: str
+    hint: str = ""
+
+    def render(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        field = f" {self.field}:" if self.field else ""
+        fix = f" ({self.hint})" if self.hint else ""
+        return f"{where}:{field} {self.message}{fix}"
+
+
+class SpecError(AmlrunError):
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.col))
+        n = len(self.problems)
+        super().__init__(f"{n} problem{'s' if n != 1 else ''} found")
+
+    def render(self) -> str:
+        return "\n".join(p.render() for p in self.problems)
+
+
+class UsageError(AmlrunError):
+    exit_code = 2
+
+
+class DataError(AmlrunError):
+    pass
+
+
+class EnvironmentError_(AmlrunError):  # noqa: N801 - avoid shadowing the builtin
+    pass
+
+
+class RunError(AmlrunError):
+    pass
+
+
+class SubmitError(AmlrunError):
+    pass

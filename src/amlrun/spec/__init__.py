@@ -1,0 +1,1 @@
+"""Reading AzureML v2 YAML into typed models, with positions for every error."""

@@ -1,0 +1,271 @@
+"""Semantic checks the schema cannot express: bindings, DAG cycles, files that must exist.
+
+azure-ai-ml passes several of these (an undefined `${{inputs.x}}` in a command, a cycle, a
+parallel task without `entry_script`); the service then fails minutes later. amlrun fails now.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from typing import Any
+
+from amlrun.errors import Problem, SpecError
+from amlrun.spec.bindings import OPTIONAL_RE, find_references, is_pure_binding
+from amlrun.spec.loader import Node
+from amlrun.spec.source import FieldPath, SourceMap
+
+__all__ = ["collect_problems", "step_dependencies", "validate_node"]
+
+
+def validate_node(root: Node) -> None:
+    problems = collect_problems(root)
+    if problems:
+        raise SpecError(problems)
+
+
+def collect_problems(root: Node) -> list[Problem]:
+    problems: list[Problem] = []
+    _check(root, None, problems)
+    # the same component file used by several steps reports once
+    unique = list(dict.fromkeys(problems))
+    return unique
+
+
+def _def_at(node: Node, *fields: str | int) -> tuple[SourceMap, FieldPath]:
+    """Where a field of the node's definition is written."""
+    if node.definition_source is node.source:
+        return node.source.source_map, (*node.path, *fields)
+    return node.definition_source.source_map, tuple(fields)
+
+
+def _problem(node: Node, fields: tuple[str | int, ...], message: str, hint: str) -> Problem:
+    smap, path = _def_at(node, *fields)
+    return smap.problem(path, message, hint)
+
+
+def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
+    definition = node.definition
+    declared_in = dict(definition.inputs)
+    declared_out = dict(definition.outputs)
+    if node.kind == "command":
+        if not getattr(definition, "command", None):
+            problems.append(_problem(node, ("command",), "a command job needs a `command`",
+                                     "add `command: python train.py ...`"))
+        else:
+            _check_template(node, ("command",), definition.command, declared_in, declared_out, problems)
+    if node.kind == "parallel":
+        _check_parallel(node, declared_in, declared_out, problems)
+    code = getattr(definition, "code", None)
+    if code and node.kind == "command":
+        folder = (node.definition_source.folder / code)
+        if not folder.is_dir():
+            problems.append(_problem(node, ("code",), f"code folder {code!r} does not exist",
+                                     f"create it or fix the path (relative to {node.definition_source.path.name})"))
+    _check_literals(node, declared_in, problems)
+    if parent is not None:
+        _check_wiring(node, parent, problems)
+    if node.kind == "pipeline":
+        _check_cycles(node, problems)
+        for child in node.children.values():
+            _check(child, node, problems)
+
+
+def _check_template(node: Node, fields: tuple[str, ...], text: str, inputs: dict[str, Any],
+                    outputs: dict[str, Any], problems: list[Problem]) -> None:
+    optional_parts = " ".join(m.group(1) for m in OPTIONAL_RE.finditer(text))
+    for inner, ref in find_references(text):
+        if ref is None or ref.kind not in ("input", "output", "name", "default_datastore", "output_name"):
+            problems.append(_problem(node, fields, f"unknown binding ${{{{{inner}}}}}",
+                                     "use ${{inputs.<name>}}, ${{outputs.<name>}}, ${{name}} or ${{default_datastore}}"))
+            continue
+        if ref.kind == "input" and ref.name not in inputs:
+            # a job (not a component) cannot declare an input optional: one named only
+            # inside $[[...]] is simply not given this time
+            if node.definition_source is node.source and inner in optional_parts:
+                continue
+            problems.append(_problem(node, fields, f"${{{{{inner}}}}} names an input that is not declared",
+                                     _declare_hint("inputs", ref.name, inputs)))
+        elif ref.kind == "output" and ref.name not in outputs:
+            problems.append(_problem(node, fields, f"${{{{{inner}}}}} names an output that is not declared",
+                                     _declare_hint("outputs", ref.name, outputs)))
+        elif ref.kind == "input":
+            decl = inputs[ref.name]
+            if decl.optional and inner not in optional_parts:
+                problems.append(_problem(node, fields, f"optional input {ref.name!r} is used outside $[[...]]",
+                                         f"wrap it: $[[--{ref.name} ${{{{inputs.{ref.name}}}}}]]"))
+
+
+def _declare_hint(section: str, name: str, known: dict[str, Any]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"declare it under `{section}:` or fix the name"
+
+
+def _check_literals(node: Node, declared: dict[str, Any], problems: list[Problem]) -> None:
+    given = node.inputs
+    for name, spec in given.items():
+        decl = declared.get(name)
+        if decl is None:
+            if node.definition is not None and node.definition_source is not node.source:
+                problems.append(node.source.source_map.problem(
+                    (*node.path, "inputs", name), f"input {name!r} is not declared by the component",
+                    _declare_hint("inputs", name, declared)))
+            continue
+        value = spec.value if spec is not None else None
+        if value is None or is_pure_binding(value) is not None:
+            continue
+        type_ = decl.type
+        if not _fits(value, type_):
+            problems.append(node.source.source_map.problem(
+                (*node.path, "inputs", name, "<value>"), f"input {name!r} is {type_} but got {value!r}",
+                f"give a {type_} value"))
+        elif decl.enum and value not in decl.enum:
+            problems.append(node.source.source_map.problem(
+                (*node.path, "inputs", name, "<value>"), f"input {name!r} must be one of {decl.enum}",
+                "pick an allowed value"))
+    # a component's default must fit its own type too
+    for name, decl in declared.items():
+        if decl.default is not None and not _fits(decl.default, decl.type):
+            problems.append(_problem(node, ("inputs", name, "default"),
+                                     f"default of {name!r} is not a {decl.type}", f"give a {decl.type} default"))
+
+
+def _fits(value: Any, type_: str | None) -> bool:
+    if type_ == "integer":
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, int):
+            return True
+        return isinstance(value, str) and value.strip().lstrip("-+").isdigit()
+    if type_ == "number":
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, int | float):
+            return True
+        try:
+            float(value)
+            return True
+        except (TypeError, ValueError):
+            return False
+    if type_ == "boolean":
+        return isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false"))
+    return True
+
+
+def step_dependencies(pipeline: Node) -> dict[str, set[str]]:
+    """Step -> the steps whose outputs it binds (the DAG comes from bindings alone)."""
+    deps: dict[str, set[str]] = {}
+    for name, child in pipeline.children.items():
+        found: set[str] = set()
+        for spec in child.inputs.values():
+            ref = is_pure_binding(spec.value) if spec is not None else None
+            if ref is not None and ref.kind in ("step_output", "step_input"):
+                found.add(ref.step)
+        deps[name] = found
+    return deps
+
+
+def _check_wiring(node: Node, parent: Node, problems: list[Problem]) -> None:
+    smap = node.source.source_map
+    declared_out = dict(node.definition.outputs)
+    for port, section in ((node.inputs, "inputs"), (node.outputs, "outputs")):
+        for name, spec in port.items():
+            value = spec.value if spec is not None else None
+            if not isinstance(value, str) or "${{" not in value:
+                continue
+            ref = is_pure_binding(value)
+            where = (*node.path, section, name, "<value>")
+            if ref is None:
+                problems.append(smap.problem(where, f"unknown binding {value!r}",
+                                             "bind to ${{parent.inputs.x}}, ${{parent.outputs.x}} "
+                                             "or ${{parent.jobs.<step>.outputs.<name>}}"))
+                continue
+            if ref.kind == "parent_input" and ref.name not in parent.definition.inputs:
+                problems.append(smap.problem(where, f"the pipeline has no input {ref.name!r}",
+                                             _declare_hint("inputs", ref.name, dict(parent.definition.inputs))))
+            elif ref.kind == "parent_output" and ref.name not in parent.definition.outputs:
+                problems.append(smap.problem(where, f"the pipeline has no output {ref.name!r}",
+                                             _declare_hint("outputs", ref.name, dict(parent.definition.outputs))))
+            elif ref.kind in ("step_output", "step_input"):
+                step = parent.children.get(ref.step)
+                if step is None:
+                    problems.append(smap.problem(where, f"there is no step {ref.step!r} in this pipeline",
+                                                 _declare_hint("jobs", ref.step, dict(parent.children))))
+                elif ref.kind == "step_output" and ref.name not in step.definition.outputs:
+                    problems.append(smap.problem(where, f"step {ref.step!r} has no output {ref.name!r}",
+                                                 _declare_hint("outputs", ref.name, dict(step.definition.outputs))))
+                elif ref.step == node.name:
+                    problems.append(smap.problem(where, f"step {node.name!r} binds its own output",
+                                                 "a step cannot consume what it produces"))
+            elif section == "outputs" and ref.kind not in ("parent_output",):
+                problems.append(smap.problem(where, "a step output can only bind to ${{parent.outputs.<name>}}",
+                                             "bind it to a pipeline output or remove the binding"))
+    if node.definition_source is not node.source:
+        for name in node.outputs:
+            if name not in declared_out:
+                problems.append(smap.problem((*node.path, "outputs", name),
+                                             f"output {name!r} is not declared by the component",
+                                             _declare_hint("outputs", name, declared_out)))
+    # required inputs must be given
+    for name, decl in node.definition.inputs.items():
+        if decl.optional or decl.default is not None or decl.path is not None or decl.value is not None:
+            continue
+        if name not in node.inputs and node.definition_source is not node.source:
+            problems.append(smap.problem((*node.path, "inputs"),
+                                         f"required input {name!r} of the component is not given",
+                                         f"add `{name}: ...` under inputs, or make it optional in the component"))
+
+
+def _check_cycles(pipeline: Node, problems: list[Problem]) -> None:
+    deps = step_dependencies(pipeline)
+    sorter = graphlib.TopologicalSorter({k: v & set(deps) for k, v in deps.items()})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        first = pipeline.children[cycle[0]]
+        problems.append(first.source.source_map.problem(
+            first.path, "steps form a cycle: " + " -> ".join(cycle),
+            "a step cannot depend, directly or not, on its own outputs"))
+
+
+def _check_parallel(node: Node, inputs: dict[str, Any], outputs: dict[str, Any], problems: list[Problem]) -> None:
+    definition = node.definition
+    task = definition.task
+    if task is None:
+        problems.append(_problem(node, ("task",), "a parallel job needs a `task`",
+                                 "add `task: {type: run_function, code: ./src, entry_script: score.py}`"))
+        return
+    if not task.entry_script:
+        problems.append(_problem(node, ("task",), "the parallel task has no `entry_script`",
+                                 "add `entry_script: <file>.py` (the script with init() and run(mini_batch))"))
+    if task.code:
+        folder = node.definition_source.folder / task.code
+        if not folder.is_dir():
+            problems.append(_problem(node, ("task", "code"), f"code folder {task.code!r} does not exist",
+                                     "`code` is relative to the YAML file that declares it"))
+        elif task.entry_script and not (folder / task.entry_script).is_file():
+            problems.append(_problem(node, ("task", "entry_script"),
+                                     f"entry script {task.entry_script!r} not found in {task.code!r}",
+                                     "the entry script path is relative to task.code"))
+    if task.program_arguments:
+        _check_template(node, ("task", "program_arguments"), task.program_arguments, inputs, outputs, problems)
+    if task.append_row_to:
+        ref = is_pure_binding(task.append_row_to)
+        if ref is None or ref.kind != "output" or ref.name not in outputs:
+            problems.append(_problem(node, ("task", "append_row_to"),
+                                     f"append_row_to must be ${{{{outputs.<name>}}}} of a declared output, "
+                                     f"got {task.append_row_to!r}", "bind it to one of: " + ", ".join(outputs)))
+    input_data = node.settings.get("input_data") or definition.input_data
+    if not input_data:
+        problems.append(_problem(node, ("input_data",), "a parallel job needs `input_data`",
+                                 "add `input_data: ${{inputs.<name>}}`"))
+    else:
+        ref = is_pure_binding(input_data)
+        if ref is None or ref.kind != "input" or ref.name not in inputs:
+            problems.append(_problem(node, ("input_data",),
+                                     f"input_data must be ${{{{inputs.<name>}}}} of a declared input, got {input_data!r}",
+                                     "bind it to one of: " + ", ".join(inputs)))

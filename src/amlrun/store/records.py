@@ -1,0 +1,171 @@
+"""Run records: one folder per run plus a sqlite index that concurrent runs can share.
+
+Layout under the store root (`.amlrun/` or `$AMLRUN_HOME`):
+
+    runs.db                         index of all runs and steps
+    runs/<run-name>/                one folder per run (steps nest under their pipeline's folder)
+        record.json                 the row below, for humans and for copying a run elsewhere
+        spec.yml                    the spec as submitted, overrides applied
+        user_logs/std_log.txt       stdout+stderr
+    datastores/workspaceblobstore/  the default local datastore (outputs land here)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amlrun.errors import RunError
+
+__all__ = ["RunRecord", "RunStore", "TERMINAL_STATES", "find_store_root"]
+
+TERMINAL_STATES = {"Completed", "Failed", "Canceled", "Skipped", "Reused"}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY,
+    parent TEXT,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    ended REAL,
+    run_dir TEXT NOT NULL,
+    spec_path TEXT,
+    reused_from TEXT,
+    exit_code INTEGER,
+    error TEXT,
+    extra TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
+"""
+
+
+@dataclass
+class RunRecord:
+    name: str
+    type: str
+    status: str
+    run_dir: str
+    parent: str | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+    spec_path: str | None = None
+    reused_from: str | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+
+def find_store_root(start: Path | None = None) -> Path:
+    """`$AMLRUN_HOME`, else `.amlrun/` in the project root (nearest folder with amlrun.yaml, .git or pyproject)."""
+    env = os.environ.get("AMLRUN_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in ("amlrun.yaml", ".git", "pyproject.toml")):
+            return folder / ".amlrun"
+    return here / ".amlrun"
+
+
+class RunStore:
+    """The run index. Every method opens its own short connection: safe across processes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = root / "runs.db"
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            yield db
+        finally:
+            db.close()
+
+    def run_dir(self, name: str, parent_dir: Path | None = None) -> Path:
+        return (parent_dir / "steps" / name) if parent_dir else (self.root / "runs" / name)
+
+    def exists(self, name: str) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone() is not None
+
+    def save(self, record: RunRecord) -> None:
+        row = asdict(record)
+        row["extra"] = json.dumps(record.extra, default=str)
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._connect() as db:
+            db.execute(f"INSERT OR REPLACE INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
+        run_dir = Path(record.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / "record.json.tmp"
+        tmp.write_text(json.dumps(asdict(record), indent=2, default=str))
+        os.replace(tmp, run_dir / "record.json")
+
+    def update(self, record: RunRecord, **changes: Any) -> RunRecord:
+        for key, value in changes.items():
+            setattr(record, key, value)
+        self.save(record)
+        return record
+
+    def get(self, name: str) -> RunRecord:
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+            if row is None:
+                # allow a unique prefix, like git
+                rows = db.execute("SELECT * FROM runs WHERE name LIKE ? ORDER BY created DESC",
+                                  (name + "%",)).fetchall()
+                if len(rows) == 1:
+                    row = rows[0]
+        if row is None:
+            raise RunError(f"no run named {name!r} in {self.root}", hint="`amlrun runs` lists the runs")
+        return _to_record(row)
+
+    def children(self, parent: str) -> list[RunRecord]:
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute("SELECT * FROM runs WHERE parent=? ORDER BY created", (parent,)).fetchall()
+        return [_to_record(r) for r in rows]
+
+    def recent(self, limit: int = 20, top_level_only: bool = True) -> list[RunRecord]:
+        where = "WHERE parent IS NULL" if top_level_only else ""
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(f"SELECT * FROM runs {where} ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+        return [_to_record(r) for r in rows]
+
+    def query(self, sql_where: str, params: tuple[Any, ...] = ()) -> list[RunRecord]:
+        """Records matching a WHERE clause written by amlrun itself (never by users)."""
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(f"SELECT * FROM runs WHERE {sql_where} ORDER BY created DESC", params).fetchall()
+        return [_to_record(r) for r in rows]
+
+
+def _to_record(row: sqlite3.Row) -> RunRecord:
+    data = dict(row)
+    data["extra"] = json.loads(data.get("extra") or "{}")
+    return RunRecord(**data)

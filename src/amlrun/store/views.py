@@ -1,0 +1,107 @@
+"""Print runs, one run, and logs for the CLI (stdout: the data; nothing else)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from amlrun.store.records import TERMINAL_STATES, RunRecord, RunStore, find_store_root
+
+__all__ = ["print_logs", "print_run", "print_runs"]
+
+
+def _store(root: Path | None) -> RunStore:
+    return RunStore(root or find_store_root())
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _dur(record: RunRecord) -> str:
+    d = record.duration
+    return f"{d:.1f}s" if d is not None else "-"
+
+
+def print_runs(root: Path | None, limit: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    records = _store(root).recent(limit)
+    table = Table(box=None, pad_edge=False)
+    for col in ("name", "type", "status", "started", "duration"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r.name, r.type, r.status, _when(r.started or r.created), _dur(r))
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+def print_run(root: Path | None, name: str) -> None:
+    store = _store(root)
+    record = store.get(name)
+    lines = [
+        f"name:      {record.name}",
+        f"type:      {record.type}",
+        f"status:    {record.status}",
+        f"started:   {_when(record.started)}",
+        f"duration:  {_dur(record)}",
+        f"folder:    {record.run_dir}",
+    ]
+    if record.spec_path:
+        lines.append(f"spec:      {record.spec_path}")
+    if record.exit_code is not None:
+        lines.append(f"exit code: {record.exit_code}")
+    if record.reused_from:
+        lines.append(f"reused:    from {record.reused_from}")
+    if record.error:
+        lines.append(f"error:     {record.error}")
+    command = record.extra.get("command")
+    if command:
+        lines.append(f"command:   {command}")
+    for key, value in (record.extra.get("outputs") or {}).items():
+        lines.append(f"output:    {key} -> {value}")
+    print("\n".join(lines))
+    _print_children(store, record, indent="")
+
+
+def _print_children(store: RunStore, record: RunRecord, indent: str) -> None:
+    children = store.children(record.name)
+    if not children:
+        return
+    if not indent:
+        print("steps:")
+    for child in children:
+        extra = f" (reused from {child.reused_from})" if child.reused_from else ""
+        step = child.extra.get("step", child.name)
+        print(f"{indent}  {step:<20} {child.status:<10} {_dur(child):>8}{extra}")
+        _print_children(store, child, indent + "  ")
+
+
+def print_logs(root: Path | None, name: str, follow: bool = False, step: str | None = None) -> None:
+    store = _store(root)
+    record = store.get(name)
+    if step:
+        matches = [c for c in store.children(record.name) if c.extra.get("step") == step or c.name == step]
+        if not matches:
+            from amlrun.errors import RunError
+
+            raise RunError(f"run {record.name} has no step {step!r}", hint=f"`amlrun show {record.name}` lists steps")
+        record = matches[0]
+    log = Path(record.run_dir) / "user_logs" / "std_log.txt"
+    position = 0
+    while True:
+        if log.exists():
+            with open(log, "rb") as fh:
+                fh.seek(position)
+                chunk = fh.read()
+                position += len(chunk)
+            if chunk:
+                sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+                sys.stdout.flush()
+        if not follow or store.get(record.name).status in TERMINAL_STATES:
+            if follow and log.exists() and log.stat().st_size > position:
+                continue
+            break
+        time.sleep(0.2)

@@ -1,0 +1,59 @@
+"""Shared fixtures: run the real `amlrun` CLI in a subprocess against a private store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def amlrun(store: Path, tmp_path: Path):
+    """Call `amlrun ARGS...` as a user would; returns exit code, stdout and stderr."""
+
+    def call(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 120) -> Result:
+        full_env = {**os.environ, "AMLRUN_HOME": str(store), "PYTHONPATH": str(SRC), "NO_COLOR": "1",
+                    **(env or {})}
+        proc = subprocess.run([sys.executable, "-m", "amlrun", *map(str, args)], cwd=cwd or tmp_path,
+                              env=full_env, capture_output=True, text=True, timeout=timeout)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return call
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    """Write a dedented text file under tmp_path and return its path."""
+
+    def _write(relative: str, text: str) -> Path:
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    return _write
