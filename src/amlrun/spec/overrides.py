@@ -22,13 +22,29 @@ def parse_override(text: str) -> Override:
             f"--set {text!r} is not of the form path=value",
             hint="write it like `--set inputs.epochs=3` or `--set environment_variables.DEBUG=1`",
         )
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    if isinstance(value, (dict, list)) and not raw.strip().startswith(("{", "[")):
-        value = raw
-    return key, value
+    return key, _scalar(raw.strip())
+
+
+def _scalar(raw: str) -> Any:
+    """YAML 1.2 core scalars only: `yes`/`on` stay strings (YAML 1.1 would make them booleans)."""
+    if raw.startswith(("{", "[")):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError:
+            return raw
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        return raw[1:-1]
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "~"):
+        return None
+    for convert in (int, float):
+        try:
+            return convert(raw)
+        except ValueError:
+            pass
+    return raw
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
