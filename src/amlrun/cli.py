@@ -61,6 +61,7 @@ def check(files: tuple[Path, ...], overrides: tuple[str, ...], no_sdk: bool) -> 
     from amlrun.spec.overrides import parse_override
 
     problems = check_files(list(files), [parse_override(o) for o in overrides], use_sdk=not no_sdk)
+    problems = list(dict.fromkeys(problems))  # a component checked alone and via its pipeline reports once
     for problem in problems:
         click.echo(problem.render())
     if problems:

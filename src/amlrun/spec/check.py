@@ -1,32 +1,47 @@
-"""amlrun's own checks of job and component files: fast, no azure-ai-ml import."""
+"""amlrun's own checks of job and component files: fast, no azure-ai-ml import.
+
+Every problem of a file is listed, schema and semantic alike, in file/line order; a component
+file's problems are reported at the component file's own lines.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from amlrun.errors import Problem, SpecError
-from amlrun.spec.loader import load_component, load_job
+from amlrun.spec.loader import load_component_collecting, load_job_collecting
 from amlrun.spec.overrides import Override
 from amlrun.spec.source import read_yaml
 from amlrun.spec.validate import collect_problems
 
-__all__ = ["check_file"]
+__all__ = ["check_file", "looks_like_component"]
 
 
 def check_file(path: Path, overrides: list[Override]) -> list[Problem]:
     """Problems amlrun itself finds in one job or component file (no azure-ai-ml import)."""
     try:
-        source = read_yaml(path)
-        if _looks_like_component(source.data):
-            load_component(path)
-            return []
-        node = load_job(path, overrides)
-        return collect_problems(node)
+        source = read_yaml(path, duplicates=[])
     except SpecError as exc:
         return exc.problems
+    if looks_like_component(source.data):
+        node, findings = load_component_collecting(path)
+    else:
+        node, findings = load_job_collecting(path, overrides)
+    problems = list(findings.problems)
+    if node is not None:
+        problems += [p for p in collect_problems(node) if not findings.covers(p)]
+    unique = list(dict.fromkeys(problems))
+    here = source.source_map.file
+    return sorted(unique, key=lambda p: (p.file != here, p.file, p.line, p.col))
 
 
-def _looks_like_component(data: dict) -> bool:
+def looks_like_component(data: dict[str, Any]) -> bool:
+    """Components and jobs share most fields; the schema URL, or a `version` without job-only keys, decide."""
     schema = str(data.get("$schema", ""))
-    return "Component" in schema or ("version" in data and "jobs" not in data and "experiment_name" not in data
-                                     and "compute" not in data and data.get("type") != "pipeline")
+    if "Component" in schema:
+        return True
+    if "Job" in schema:
+        return False
+    return "version" in data and "jobs" not in data and "experiment_name" not in data \
+        and "compute" not in data and data.get("type") != "pipeline"

@@ -4,10 +4,15 @@ The result is a tree of `Node`s: one per job or pipeline step, each pairing the 
 (the component, or the inline job itself) with the step's *wiring* (what it binds to its inputs
 and outputs) and the run settings the step overrides. Everything downstream (validation,
 planning, submission) reads this tree; nothing here touches data or runs anything.
+
+Loading never stops at the first problem: a field that fails the schema is reported, dropped, and
+loading goes on, so `amlrun check` lists every problem of a file at once (`Findings`). `load_job`
+raises them all together; `load_job_collecting` returns what could be loaded plus the findings.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,18 +30,28 @@ from amlrun.spec.models import (
     PipelineJob,
 )
 from amlrun.spec.overrides import Override, apply_overrides
-from amlrun.spec.source import FieldPath, SourceMap, SpecSource, read_yaml
+from amlrun.spec.schema_messages import describe_validation_errors
+from amlrun.spec.source import FieldPath, SourceMap, SpecSource, format_path, read_yaml
 
-__all__ = ["Node", "NodeKind", "load_component", "load_job"]
+__all__ = [
+    "Findings",
+    "Node",
+    "NodeKind",
+    "load_component",
+    "load_component_collecting",
+    "load_job",
+    "load_job_collecting",
+]
 
 NodeKind = Literal["command", "parallel", "pipeline"]
 
-_STEP_TAGS = {"command", "parallel", "component_ref"}
 _RUN_SETTINGS = (
     "environment_variables", "resources", "distribution", "limits", "environment", "mini_batch_size",
     "partition_keys", "max_concurrency_per_instance", "mini_batch_error_threshold", "error_threshold",
     "retry_settings", "logging_level", "input_data", "compute", "display_name", "settings",
 )
+_COMPONENT_CLASSES = (CommandComponent, ParallelComponent, PipelineComponent)
+_MAX_REPAIRS = 10
 
 
 @dataclass
@@ -44,9 +59,11 @@ class Node:
     """A job or a pipeline step with its definition resolved.
 
     `definition` is a CommandComponent/ParallelComponent/PipelineComponent-shaped model (an inline
-    job is its own definition). Relative paths in it (`code`, `conda_file`, ...) are relative to
-    `definition_source.folder`. `inputs`/`outputs` are the step's bindings, written in the parent's
-    scope; `settings` are run settings the step overrides on its component.
+    job is its own definition). It is written in `definition_source` at `definition_path`; relative
+    paths in it (`code`, `conda_file`, ...) are relative to `definition_source.folder`.
+    `inputs`/`outputs` are the step's bindings, written in the parent's scope at `path` in `source`;
+    `settings` are run settings the step overrides on its component. `broken` names steps that
+    could not be loaded (their problems are already reported).
     """
 
     name: str
@@ -60,10 +77,21 @@ class Node:
     settings: dict[str, Any] = field(default_factory=dict)
     children: dict[str, Node] = field(default_factory=dict)
     job: Any = None  # the top-level job model, for the root node only
+    definition_path: FieldPath | None = None
+    broken: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.definition_path is None:
+            self.definition_path = self.path if self.definition_source is self.source else ()
 
     @property
     def is_deterministic(self) -> bool:
         return bool(getattr(self.definition, "is_deterministic", True))
+
+    @property
+    def from_component(self) -> bool:
+        """True when the definition is a component (file or inline), not the job itself."""
+        return isinstance(self.definition, _COMPONENT_CLASSES)
 
     def walk(self):
         """This node and every descendant, parents first."""
@@ -72,51 +100,110 @@ class Node:
             yield from child.walk()
 
 
-def _problems_from_validation(exc: ValidationError, smap: SourceMap, base: FieldPath,
-                              data: Any) -> list[Problem]:
-    problems = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        # drop the tags pydantic adds for the discriminated step union (jobs.<name>.<tag>)
-        cleaned: list[str | int] = []
-        for i, part in enumerate(loc):
-            if i >= 2 and cleaned[-2:-1] == ["jobs"] and part in _STEP_TAGS and len(cleaned) == i:
+@dataclass
+class Findings:
+    """Problems found while loading, and the fields dropped to keep going.
+
+    A later check must not report a second, confusing problem about a field that was dropped
+    (e.g. "needs a command" after "command must be a string"): `covers` tells it.
+    """
+
+    problems: list[Problem] = field(default_factory=list)
+    dropped: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, problem: Problem) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    def extend(self, problems: list[Problem]) -> None:
+        for problem in problems:
+            self.add(problem)
+
+    def covers(self, problem: Problem) -> bool:
+        for file, prefix in self.dropped:
+            if problem.file != file:
                 continue
+            if not prefix or problem.field == prefix or problem.field.startswith((prefix + ".", prefix + "[")):
+                return True
+        return False
+
+
+_STEP_TAGS = {"command", "parallel", "component_ref"}
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> list[str | int]:
+    """A pydantic error location as a path into the YAML data.
+
+    Pydantic adds the step union's tag after a step's name (`jobs.train.command.inputs`), union
+    member names (`conda_file.str`) and our pseudo fields (`value`, `reference`, for a scalar
+    written where a mapping may be); keep only what names the data.
+    """
+    parts = [p for i, p in enumerate(loc) if not (i >= 2 and loc[i - 2] == "jobs" and p in _STEP_TAGS)]
+    cleaned: list[str | int] = []
+    node = data
+    for part in parts:
+        if isinstance(node, dict):
             cleaned.append(part)
-        # drop pseudo fields of our own models
-        cleaned = [p for p in cleaned if p not in ("value", "reference")] or cleaned
-        path = (*base, *cleaned)
-        message = err["msg"]
-        hint = ""
-        if err["type"] == "extra_forbidden":
-            message = f"unknown field {cleaned[-1]!r}"
-            hint = _did_you_mean(str(cleaned[-1]), err, data, cleaned)
-        elif err["type"] == "missing":
-            message = f"required field {cleaned[-1]!r} is missing"
-            hint = "add it"
-        elif err["type"] == "literal_error":
-            hint = "use one of the allowed values"
-        else:
-            hint = "fix the value"
-        problems.append(smap.problem(path, message, hint))
-    return problems
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int):
+            cleaned.append(part)
+            node = node[part] if part < len(node) else None
+        elif node is None:
+            cleaned.append(part)
+        # else: a scalar; the rest (pseudo field or union member) stands for the scalar itself
+    return cleaned
 
 
-def _did_you_mean(name: str, err: dict[str, Any], data: Any, loc: list[Any]) -> str:
-    import difflib
+def _drop(data: Any, path: list[str | int]) -> bool:
+    """Remove `path` from `data` in place; False when there is nothing to remove."""
+    if not path:
+        return False
+    node = data
+    for part in path[:-1]:
+        if not _has(node, part):
+            return False
+        node = node[part]
+    if not _has(node, path[-1]):
+        return False
+    del node[path[-1]]
+    return True
 
-    known = ["type", "command", "code", "environment", "environment_variables", "inputs", "outputs", "limits", "compute", "resources", "distribution", "display_name", "experiment_name", "description", "tags", "name", "settings", "jobs", "component", "task", "entry_script", "program_arguments", "append_row_to", "input_data", "mini_batch_size", "partition_keys", "max_concurrency_per_instance", "mini_batch_error_threshold", "error_threshold", "retry_settings", "logging_level", "mode", "path", "default", "optional", "timeout", "max_retries", "instance_count", "is_deterministic", "version", "image", "conda_file", "build", "continue_on_step_failure", "force_rerun", "default_datastore", "default_compute"]
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return "remove it or check the AzureML v2 schema for this job type"
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
-def _validate(model: type[BaseModel], data: dict[str, Any], source: SpecSource, base: FieldPath = ()) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(_problems_from_validation(exc, source.source_map, base, data)) from None
+def _validate(model: type[BaseModel], data: dict[str, Any], source: SpecSource, base: FieldPath,
+              findings: Findings) -> Any:
+    """Validate `data`; on errors report each, drop the offending fields and try again.
+
+    Returns the model, or None when the data cannot be repaired (findings hold why).
+    """
+    work = copy.deepcopy(data)
+    for _ in range(_MAX_REPAIRS):
+        try:
+            return model.model_validate(work)
+        except ValidationError as exc:
+            repaired = False
+            grouped: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
+            for err in exc.errors():
+                grouped.setdefault(tuple(_clean_loc(tuple(err["loc"]), work)), []).append(err)
+            paths = []
+            for path, errs in grouped.items():
+                said = describe_validation_errors(errs, list(path))
+                findings.add(source.source_map.problem((*base, *path, *said.suffix), said.message, said.hint,
+                                                       at_value=said.at_value))
+                paths.append(list(path[:-1]) if errs[0]["type"] == "missing" else list(path))
+            # drop deepest and last first so list indexes stay valid
+            for path in sorted(paths, key=lambda p: (len(p), p and str(p[-1])), reverse=True):
+                if _drop(work, path):
+                    findings.dropped.add((source.source_map.file, format_path((*base, *path))))
+                    repaired = True
+            if not repaired:
+                return None
+    return None
 
 
 _JOB_MODELS: dict[str, type[BaseModel]] = {
@@ -125,100 +212,182 @@ _JOB_MODELS: dict[str, type[BaseModel]] = {
 _COMPONENT_MODELS: dict[str, type[BaseModel]] = {
     "command": CommandComponent, "parallel": ParallelComponent, "pipeline": PipelineComponent,
 }
+_UNSUPPORTED_JOB_TYPES = {"sweep", "automl", "spark", "import", "data_transfer", "flow"}
 
 
-def _check_type(source: SpecSource, models: dict[str, type[BaseModel]], what: str) -> str:
-    kind = source.data.get("type", "command")
-    if kind not in models:
-        raise SpecError([source.source_map.problem(
-            ("type",), f"unknown {what} type {kind!r}",
-            f"use one of: {', '.join(models)}")])
-    return str(kind)
+def _kind(data: dict[str, Any], smap: SourceMap, base: FieldPath, models: dict[str, type[BaseModel]],
+          what: str, findings: Findings) -> str | None:
+    kind = data.get("type", "command")
+    if kind in models:
+        return str(kind)
+    if kind in _UNSUPPORTED_JOB_TYPES:
+        hint = f"amlrun runs {', '.join(models)} {what}s locally; submit {kind} jobs with `az ml job create`"
+    else:
+        import difflib
+
+        close = difflib.get_close_matches(str(kind), list(models), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(models)}"
+    findings.add(smap.problem((*base, "type"), f"unknown {what} type {kind!r}", hint, at_value=True))
+    return None
 
 
 def load_job(path: str | Path, overrides: list[Override] | None = None) -> Node:
     """Load a job file into a Node tree. Raises SpecError listing every problem found."""
-    source = read_yaml(path)
+    node, findings = load_job_collecting(path, overrides)
+    if findings.problems or node is None:
+        raise SpecError(findings.problems)
+    return node
+
+
+def load_job_collecting(path: str | Path, overrides: list[Override] | None = None
+                        ) -> tuple[Node | None, Findings]:
+    """Load as much of a job file as possible; the problems found are in the returned Findings."""
+    findings = Findings()
+    try:
+        source = read_yaml(path, duplicates=findings.problems)
+    except SpecError as exc:
+        findings.extend(exc.problems)
+        return None, findings
     if overrides:
         source = SpecSource(source.path, apply_overrides(source.data, overrides), source.source_map)
-    kind = _check_type(source, _JOB_MODELS, "job")
-    job = _validate(_JOB_MODELS[kind], source.data, source)
+    kind = _kind(source.data, source.source_map, (), _JOB_MODELS, "job", findings)
+    if kind is None:
+        return None, findings
+    job = _validate(_JOB_MODELS[kind], source.data, source, (), findings)
+    if job is None:
+        return None, findings
     name = job.name or source.path.stem
     node = Node(name=name, kind=kind, definition=job, definition_source=source, source=source, path=(),
                 inputs=dict(job.inputs), outputs=dict(job.outputs), job=job)
     if kind == "pipeline":
-        node.children = _load_steps(job, source, (), set())
-    return node
+        _load_children(node, source.data, source, (), {source.path.resolve()}, findings)
+    return node, findings
 
 
 def load_component(path: str | Path, seen: set[Path] | None = None,
                    referenced_from: tuple[SourceMap, FieldPath] | None = None) -> tuple[Any, SpecSource]:
-    """Load a component file; returns (model, source)."""
-    source = read_yaml(path)
-    kind = _check_type(source, _COMPONENT_MODELS, "component")
-    return _validate(_COMPONENT_MODELS[kind], source.data, source), source
+    """Load a component file; returns (model, source). Raises SpecError listing every problem."""
+    findings = Findings()
+    loaded = _load_component_file(Path(path), findings)
+    if loaded is None or findings.problems:
+        raise SpecError(findings.problems)
+    return loaded
 
 
-def _load_steps(pipeline: Any, source: SpecSource, base: FieldPath, seen: set[Path]) -> dict[str, Node]:
-    problems: list[Problem] = []
-    children: dict[str, Node] = {}
-    for step_name, step in pipeline.jobs.items():
+def load_component_collecting(path: str | Path) -> tuple[Node | None, Findings]:
+    """A component file on its own (for `amlrun check`), as a Node whose definition is the component."""
+    findings = Findings()
+    loaded = _load_component_file(Path(path), findings)
+    if loaded is None:
+        return None, findings
+    definition, source = loaded
+    node = Node(name=getattr(definition, "name", None) or source.path.stem, kind=definition.type,
+                definition=definition, definition_source=source, source=source, path=(), definition_path=())
+    if node.kind == "pipeline":
+        _load_children(node, source.data, source, (), {source.path.resolve()}, findings)
+    return node, findings
+
+
+def _load_component_file(path: Path, findings: Findings) -> tuple[Any, SpecSource] | None:
+    try:
+        source = read_yaml(path, duplicates=findings.problems)
+    except SpecError as exc:
+        findings.extend(exc.problems)
+        return None
+    kind = _kind(source.data, source.source_map, (), _COMPONENT_MODELS, "component", findings)
+    if kind is None:
+        return None
+    model = _validate(_COMPONENT_MODELS[kind], source.data, source, (), findings)
+    return (model, source) if model is not None else None
+
+
+def _load_children(node: Node, raw: dict[str, Any], source: SpecSource, base: FieldPath, seen: set[Path],
+                   findings: Findings) -> None:
+    """Load the steps of a pipeline node; steps that fail to load are named in `node.broken`."""
+    raw_jobs = raw.get("jobs") if isinstance(raw, dict) else None
+    node.broken = {str(k) for k in raw_jobs} if isinstance(raw_jobs, dict) else set()
+    for step_name, step in node.definition.jobs.items():
         path = (*base, "jobs", step_name)
         if not step_name.isidentifier():
-            problems.append(source.source_map.problem(
+            findings.add(source.source_map.problem(
                 path, f"step name {step_name!r} is not a valid identifier",
-                "use letters, digits and underscores, not starting with a digit"))
+                "use letters, digits and underscores, not starting with a digit, "
+                f"e.g. {_identifier(step_name)!r}"))
             continue
-        try:
-            children[step_name] = _load_step(step_name, step, source, path, seen)
-        except SpecError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise SpecError(problems)
-    return children
+        child = _load_step(step_name, step, source, path, seen, findings)
+        if child is not None:
+            node.children[step_name] = child
+    node.broken -= set(node.children)
 
 
-def _load_step(step_name: str, step: Any, source: SpecSource, path: FieldPath, seen: set[Path]) -> Node:
-    if isinstance(step, ComponentRefStep):
-        definition, def_source = _resolve_component(step.component, source, path, seen)
-        kind = definition.type
-        if step.type and step.type != kind:
-            raise SpecError([source.source_map.problem(
-                (*path, "type"), f"step type {step.type!r} does not match its component's type {kind!r}",
-                f"set `type: {kind}` or remove the line")])
-        settings = {k: getattr(step, k) for k in _RUN_SETTINGS
-                    if k in step.model_fields_set and getattr(step, k) is not None}
-        node = Node(step_name, kind, definition, def_source, source, path,
-                    inputs=dict(step.inputs), outputs=dict(step.outputs), settings=settings)
-        if kind == "pipeline":
-            node.children = _load_steps(definition, def_source, (), seen | {def_source.path.resolve()})
-        return node
-    # an inline command or parallel job is its own definition
-    return Node(step_name, step.type, step, source, source, path,
-                inputs=dict(step.inputs), outputs=dict(step.outputs))
+def _identifier(name: str) -> str:
+    import re
+
+    fixed = re.sub(r"\W", "_", name)
+    return fixed if not fixed[:1].isdigit() else "_" + fixed
 
 
-def _resolve_component(ref: Any, source: SpecSource, path: FieldPath, seen: set[Path]) -> tuple[Any, SpecSource]:
+def _load_step(step_name: str, step: Any, source: SpecSource, path: FieldPath, seen: set[Path],
+               findings: Findings) -> Node | None:
+    if not isinstance(step, ComponentRefStep):
+        # an inline command or parallel job is its own definition
+        return Node(step_name, step.type, step, source, source, path,
+                    inputs=dict(step.inputs), outputs=dict(step.outputs))
+    resolved = _resolve_component(step.component, source, path, seen, findings)
+    if resolved is None:
+        return None
+    definition, def_source, def_path = resolved
+    kind = definition.type
+    if step.type and step.type != kind:
+        findings.add(source.source_map.problem(
+            (*path, "type"), f"step type {step.type!r} does not match its component's type {kind!r}",
+            f"set `type: {kind}` or remove the line", at_value=True))
+    settings = {k: getattr(step, k) for k in _RUN_SETTINGS
+                if k in step.model_fields_set and getattr(step, k) is not None}
+    node = Node(step_name, kind, definition, def_source, source, path, inputs=dict(step.inputs),
+                outputs=dict(step.outputs), settings=settings, definition_path=def_path)
+    if kind == "pipeline":
+        raw = _raw_at(def_source.data, def_path)
+        _load_children(node, raw, def_source, def_path, seen | {def_source.path.resolve()}, findings)
+    return node
+
+
+def _raw_at(data: Any, path: FieldPath) -> Any:
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _resolve_component(ref: Any, source: SpecSource, path: FieldPath, seen: set[Path], findings: Findings
+                       ) -> tuple[Any, SpecSource, FieldPath] | None:
     smap = source.source_map
     where = (*path, "component")
     if isinstance(ref, dict):
-        kind = ref.get("type", "command")
-        if kind not in _COMPONENT_MODELS:
-            raise SpecError([smap.problem((*where, "type"), f"unknown component type {kind!r}",
-                                          f"use one of: {', '.join(_COMPONENT_MODELS)}")])
-        return _validate(_COMPONENT_MODELS[kind], ref, source, where), source
+        kind = _kind(ref, smap, where, _COMPONENT_MODELS, "component", findings)
+        if kind is None:
+            return None
+        model = _validate(_COMPONENT_MODELS[kind], ref, source, where, findings)
+        return (model, source, where) if model is not None else None
     text = str(ref)
     if text.startswith("file:"):
         text = text[len("file:"):]
     if text.startswith("azureml:"):
-        raise SpecError([smap.problem(
+        findings.add(smap.problem(
             where, f"registered component {text!r} cannot be loaded locally",
-            "point `component:` at the component's YAML file (e.g. ./components/train.yml)")])
+            "point `component:` at the component's YAML file (e.g. ./components/train.yml)", at_value=True))
+        return None
     file = (source.folder / text).resolve()
     if file in seen:
-        raise SpecError([smap.problem(where, f"component {text!r} includes itself",
-                                      "a pipeline component cannot contain itself")])
+        findings.add(smap.problem(where, f"component {text!r} includes itself",
+                                  "a pipeline component cannot contain itself", at_value=True))
+        return None
     if not file.is_file():
-        raise SpecError([smap.problem(where, f"component file {text!r} not found (looked in {source.folder})",
-                                      "paths in `component:` are relative to the file that names them")])
-    return load_component(file, seen)
+        findings.add(smap.problem(
+            where, f"component file {text!r} not found (looked for {file})",
+            f"paths in `component:` are relative to the file that names them ({source.path.name})",
+            at_value=True))
+        return None
+    loaded = _load_component_file(file, findings)
+    if loaded is None:
+        return None
+    return loaded[0], loaded[1], ()

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "HINT_SEP",
     "ASSET_TYPES",
     "LITERAL_TYPES",
     "CommandComponent",
@@ -37,6 +38,29 @@ INPUT_MODES = ("ro_mount", "rw_mount", "download", "direct", "eval_mount", "eval
 OUTPUT_MODES = ("rw_mount", "upload", "direct")
 
 Scalar = str | bool | int | float
+
+HINT_SEP = " -- hint: "
+"""Our validators' messages carry their fix after this (spec.schema_messages splits it off)."""
+
+
+def _unknown(what: str, value: str, allowed: tuple[str, ...]) -> ValueError:
+    import difflib
+
+    close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
+    hint = (f"did you mean {close[0]!r}? " if close else "") + f"allowed: {', '.join(allowed)}"
+    return ValueError(f"unknown {what} {value!r}{HINT_SEP}{hint}")
+
+
+def check_mini_batch_size(value: str | int | None) -> str | int | None:
+    """A file count (`10`) or an approximate size (`10kb`, `1mb`), as the service accepts."""
+    import re
+
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d+([kKmMgG][bB])*", value.strip()):
+        return value
+    raise ValueError(f"mini_batch_size {value!r} is neither a file count nor a size{HINT_SEP}"
+                     "write a file count like `10` or a size like `100kb` or `10mb`, without spaces")
 
 
 class Model(BaseModel):
@@ -75,9 +99,7 @@ class InputSpec(Model):
     def _known_type(cls, value: str | None) -> str | None:
         if value is None or value in LITERAL_TYPES or value in ASSET_TYPES:
             return value
-        raise ValueError(
-            f"unknown input type {value!r}; expected one of {', '.join(LITERAL_TYPES + ASSET_TYPES)}"
-        )
+        raise _unknown("input type", value, LITERAL_TYPES + ASSET_TYPES)
 
     @property
     def is_literal_type(self) -> bool:
@@ -108,7 +130,7 @@ class OutputSpec(Model):
     def _known_type(cls, value: str | None) -> str | None:
         if value is None or value in ASSET_TYPES:
             return value
-        raise ValueError(f"unknown output type {value!r}; expected one of {', '.join(ASSET_TYPES)}")
+        raise _unknown("output type", value, ASSET_TYPES)
 
 
 class BuildContext(Model):
@@ -244,16 +266,7 @@ class ParallelJob(_JobCommon):
     def _env_none(cls, value: Any) -> Any:
         return {} if value is None else value
 
-    @field_validator("mini_batch_size")
-    @classmethod
-    def _mini_batch_size(cls, value: str | int | None) -> str | int | None:
-        import re
-
-        if value is None or isinstance(value, int):
-            return value
-        if not re.fullmatch(r"\d+([kKmMgG][bB])?", value.strip()):
-            raise ValueError(f"mini_batch_size {value!r} must be a file count like '10' or a size like '10kb'")
-        return value
+    _mini_batch_size = field_validator("mini_batch_size")(check_mini_batch_size)
 
 
 class ComponentRefStep(_JobCommon):
@@ -280,6 +293,8 @@ class ComponentRefStep(_JobCommon):
     input_data: str | None = None
     task: ParallelTask | None = None
     settings: PipelineSettings | None = None
+
+    _mini_batch_size = field_validator("mini_batch_size")(check_mini_batch_size)
 
     @field_validator("environment_variables", mode="before")
     @classmethod
@@ -340,6 +355,8 @@ class ParallelComponent(_ComponentCommon):
     @classmethod
     def _env_none(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    _mini_batch_size = field_validator("mini_batch_size")(check_mini_batch_size)
 
 
 class PipelineComponent(_ComponentCommon):

@@ -10,15 +10,20 @@ import yaml
 
 from amlrun.errors import Problem, SpecError
 
-__all__ = ["FieldPath", "SourceMap", "SpecSource", "format_path", "read_yaml"]
+__all__ = ["VALUE", "FieldPath", "SourceMap", "SpecSource", "format_path", "read_yaml"]
 
 FieldPath = tuple[str | int, ...]
+
+VALUE = "<value>"
+"""Path marker: `(*path, VALUE)` is where the value of `path` starts (not its key)."""
 
 
 def format_path(path: FieldPath) -> str:
     """`('jobs', 'train', 'inputs', 'x')` -> `jobs.train.inputs.x`; list indexes as `[0]`."""
     out = ""
     for part in path:
+        if part == VALUE:
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -28,10 +33,17 @@ def format_path(path: FieldPath) -> str:
 
 @dataclass
 class SourceMap:
-    """Line/column (1-based) of every mapping key and value in one YAML file."""
+    """Line/column (1-based) of every mapping key and value in one YAML file.
+
+    `positions[path]` is where the key of `path` is written (or the item, in a list);
+    `positions[(*path, VALUE)]` is where its value starts. `spans` keeps the character range of
+    every scalar value so a message can point at one `${{...}}` inside a multi-line command.
+    """
 
     file: str
     positions: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    spans: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    text: str = ""
 
     def locate(self, path: FieldPath) -> tuple[int, int]:
         """Position of the longest prefix of `path` that exists in the file."""
@@ -41,8 +53,28 @@ class SourceMap:
                 return pos
         return (1, 1)
 
-    def problem(self, path: FieldPath, message: str, hint: str = "") -> Problem:
-        line, col = self.locate(path)
+    def locate_text(self, path: FieldPath, needle: str) -> tuple[int, int] | None:
+        """Position of `needle` inside the scalar value at `path`, if it is written there verbatim."""
+        span = self.spans.get(tuple(path))
+        if span is None:
+            return None
+        index = self.text.find(needle, span[0], span[1])
+        if index < 0:
+            return None
+        line = self.text.count("\n", 0, index) + 1
+        col = index - (self.text.rfind("\n", 0, index) + 1) + 1
+        return line, col
+
+    def problem(self, path: FieldPath, message: str, hint: str = "", *, at_value: bool = False,
+                needle: str | None = None) -> Problem:
+        """A Problem at `path`: its key, its value (`at_value`), or `needle` inside its value."""
+        found = self.locate_text(path, needle) if needle else None
+        if found is None and (at_value or needle):
+            value, key = self.positions.get((*path, VALUE)), self.positions.get(tuple(path))
+            # a block value (a nested mapping or list) starts on a later line: its key says more
+            if value is not None and (key is None or value[0] == key[0]):
+                found = value
+        line, col = found or self.locate(path)
         return Problem(self.file, line, col, format_path(path), message, hint)
 
 
@@ -62,61 +94,99 @@ class SpecSource:
 def _display_name(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError):
         return str(path)
 
 
-def _to_python(node: yaml.Node, loader: yaml.SafeLoader, where: FieldPath, smap: SourceMap) -> Any:
-    smap.positions.setdefault(where, (node.start_mark.line + 1, node.start_mark.column + 1))
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+def _mark(mark: yaml.Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+class _Builder:
+    """Turns a composed YAML node tree into Python data, filling a SourceMap on the way."""
+
+    def __init__(self, loader: yaml.SafeLoader, smap: SourceMap, duplicates: list[Problem] | None) -> None:
+        self.loader = loader
+        self.smap = smap
+        self.duplicates = duplicates
+
+    def build(self, node: yaml.Node, where: FieldPath) -> Any:
+        self.smap.positions.setdefault(where, _mark(node.start_mark))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, where)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*where, i)) for i, item in enumerate(node.value)]
+        self.smap.spans[where] = (node.start_mark.index, node.end_mark.index)
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, where: FieldPath) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            key = str(key)
+            key = str(self.loader.construct_object(key_node, deep=True))
             child = (*where, key)
-            smap.positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in result:
-                line = key_node.start_mark.line + 1
-                raise SpecError(
-                    [Problem(smap.file, line, key_node.start_mark.column + 1, format_path(child),
-                             "duplicate key", "remove one of the two entries")]
-                )
-            result[key] = _to_python(value_node, loader, child, smap)
-            # keep the value position too, under a marker, for messages about the value itself
-            smap.positions[(*child, "<value>")] = (
-                value_node.start_mark.line + 1, value_node.start_mark.column + 1)
+                first = self.smap.positions[child]
+                problem = Problem(self.smap.file, *_mark(key_node.start_mark), format_path(child),
+                                  f"duplicate key {key!r} (first written at line {first[0]})",
+                                  "remove one of the two entries; AzureML would silently keep the last")
+                if self.duplicates is None:
+                    raise SpecError([problem])
+                self.duplicates.append(problem)
+                result[key] = self.build(value_node, child)  # the later value wins, as in PyYAML
+                continue
+            self.smap.positions[child] = _mark(key_node.start_mark)
+            self.smap.positions[(*child, VALUE)] = _mark(value_node.start_mark)
+            result[key] = self.build(value_node, child)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, loader, (*where, i), smap) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
 
 
-def read_yaml(path: str | Path) -> SpecSource:
-    """Parse one YAML file; syntax errors become a SpecError with the parser's position."""
+def read_yaml(path: str | Path, duplicates: list[Problem] | None = None) -> SpecSource:
+    """Parse one YAML file. Syntax errors become a SpecError with the parser's position.
+
+    Duplicate keys raise too, unless `duplicates` is given: then they are appended there and
+    reading goes on, so `amlrun check` can list them with everything else.
+    """
     path = Path(path)
     display = _display_name(path)
     smap = SourceMap(display)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError([Problem(display, 1, 1, "", "file not found", "check the path")]) from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(display, 1, 1, "", f"cannot read: {exc}", "pass a YAML file")]) from None
+        raise SpecError([Problem(display, 1, 1, "", "file not found",
+                                 "check the path (relative paths are relative to the current folder)")]) from None
+    except IsADirectoryError:
+        raise SpecError([Problem(display, 1, 1, "", "is a folder, not a file",
+                                 "pass the job or component YAML file inside it")]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(display, 1, 1, "", f"not a UTF-8 text file ({exc.reason} at byte {exc.start})",
+                                 "pass a YAML file")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(display, 1, 1, "", f"cannot read: {exc.strerror or exc}",
+                                 "check the file's permissions")]) from None
+    smap.text = text
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
-        data = _to_python(node, loader, (), smap) if node is not None else None
+        data = _Builder(loader, smap, duplicates).build(node, ()) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise SpecError(
-            [Problem(display, line, col, "", f"invalid YAML: {exc.problem or exc}",
-                     "fix the YAML syntax (indentation, quotes, colons)")]
-        ) from None
+        line, col = _mark(mark) if mark else (1, 1)
+        what = exc.problem or str(exc)
+        if exc.context and exc.problem:
+            context = exc.context.replace("while parsing", "in")
+            started = exc.context_mark
+            if started is not None and (started.line, started.column) != (mark.line, mark.column):
+                context += f" that starts at line {started.line + 1}, column {started.column + 1}"
+            what = f"{exc.problem}, {context}"
+        raise SpecError([Problem(display, line, col, "", f"invalid YAML: {what}",
+                                 "check indentation, quotes and colons here; tabs are not allowed")]) from None
+    except yaml.YAMLError as exc:  # e.g. ReaderError: control characters in a binary file
+        raise SpecError([Problem(display, 1, 1, "", f"invalid YAML: {exc}", "pass a YAML text file")]) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        raise SpecError([Problem(display, 1, 1, "", "expected a mapping at the top of the file",
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise SpecError([Problem(display, 1, 1, "", f"expected a mapping at the top of the file, found {found}",
                                  "a job or component file starts with keys like `type:` and `command:`")])
     return SpecSource(path=path, data=data, source_map=smap)

@@ -10,7 +10,7 @@ import graphlib
 from typing import Any
 
 from amlrun.errors import Problem, SpecError
-from amlrun.spec.bindings import OPTIONAL_RE, find_references, is_pure_binding
+from amlrun.spec.bindings import BINDING_RE, OPTIONAL_RE, is_pure_binding, parse_reference
 from amlrun.spec.loader import Node
 from amlrun.spec.source import FieldPath, SourceMap
 
@@ -32,15 +32,14 @@ def collect_problems(root: Node) -> list[Problem]:
 
 
 def _def_at(node: Node, *fields: str | int) -> tuple[SourceMap, FieldPath]:
-    """Where a field of the node's definition is written."""
-    if node.definition_source is node.source:
-        return node.source.source_map, (*node.path, *fields)
-    return node.definition_source.source_map, tuple(fields)
+    """Where a field of the node's definition is written (the job itself, or its component)."""
+    return node.definition_source.source_map, (*(node.definition_path or ()), *fields)
 
 
-def _problem(node: Node, fields: tuple[str | int, ...], message: str, hint: str) -> Problem:
+def _problem(node: Node, fields: tuple[str | int, ...], message: str, hint: str, *, at_value: bool = False,
+             needle: str | None = None) -> Problem:
     smap, path = _def_at(node, *fields)
-    return smap.problem(path, message, hint)
+    return smap.problem(path, message, hint, at_value=at_value, needle=needle)
 
 
 def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
@@ -57,10 +56,11 @@ def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
         _check_parallel(node, declared_in, declared_out, problems)
     code = getattr(definition, "code", None)
     if code and node.kind == "command":
-        folder = (node.definition_source.folder / code)
+        folder = (node.definition_source.folder / code).resolve()
         if not folder.is_dir():
-            problems.append(_problem(node, ("code",), f"code folder {code!r} does not exist",
-                                     f"create it or fix the path (relative to {node.definition_source.path.name})"))
+            problems.append(_problem(node, ("code",), f"code folder {code!r} does not exist (looked for {folder})",
+                                     f"create it or fix the path; `code` is relative to "
+                                     f"{node.definition_source.path.name}", at_value=True))
     _check_literals(node, declared_in, problems)
     if parent is not None:
         _check_wiring(node, parent, problems)
@@ -72,27 +72,35 @@ def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
 
 def _check_template(node: Node, fields: tuple[str, ...], text: str, inputs: dict[str, Any],
                     outputs: dict[str, Any], problems: list[Problem]) -> None:
+    """Every `${{...}}` in a command (or program_arguments) must name something declared."""
     optional_parts = " ".join(m.group(1) for m in OPTIONAL_RE.finditer(text))
-    for inner, ref in find_references(text):
+
+    def report(needle: str, message: str, hint: str) -> None:
+        problems.append(_problem(node, fields, message, hint, needle=needle))
+
+    for match in BINDING_RE.finditer(text):
+        needle, inner = match.group(0), match.group(1)
+        ref = parse_reference(inner)
         if ref is None or ref.kind not in ("input", "output", "name", "default_datastore", "output_name"):
-            problems.append(_problem(node, fields, f"unknown binding ${{{{{inner}}}}}",
-                                     "use ${{inputs.<name>}}, ${{outputs.<name>}}, ${{name}} or ${{default_datastore}}"))
+            scope = "a step's own command sees its own inputs/outputs, not the pipeline's; " \
+                if inner.startswith("parent.") else ""
+            report(needle, f"unknown binding {needle}",
+                   scope + "use ${{inputs.<name>}}, ${{outputs.<name>}}, ${{name}} or ${{default_datastore}}")
             continue
         if ref.kind == "input" and ref.name not in inputs:
             # a job (not a component) cannot declare an input optional: one named only
             # inside $[[...]] is simply not given this time
-            if node.definition_source is node.source and inner in optional_parts:
+            if not node.from_component and needle in optional_parts:
                 continue
-            problems.append(_problem(node, fields, f"${{{{{inner}}}}} names an input that is not declared",
-                                     _declare_hint("inputs", ref.name, inputs)))
+            report(needle, f"{needle} names an input that is not declared", _declare_hint("inputs", ref.name, inputs))
         elif ref.kind == "output" and ref.name not in outputs:
-            problems.append(_problem(node, fields, f"${{{{{inner}}}}} names an output that is not declared",
-                                     _declare_hint("outputs", ref.name, outputs)))
+            report(needle, f"{needle} names an output that is not declared",
+                   _declare_hint("outputs", ref.name, outputs))
         elif ref.kind == "input":
             decl = inputs[ref.name]
-            if decl.optional and inner not in optional_parts:
-                problems.append(_problem(node, fields, f"optional input {ref.name!r} is used outside $[[...]]",
-                                         f"wrap it: $[[--{ref.name} ${{{{inputs.{ref.name}}}}}]]"))
+            if decl.optional and needle not in optional_parts:
+                report(needle, f"optional input {ref.name!r} is used outside $[[...]]",
+                       f"wrap it so it vanishes when not given: $[[--{ref.name} ${{{{inputs.{ref.name}}}}}]]")
 
 
 def _declare_hint(section: str, name: str, known: dict[str, Any]) -> str:
@@ -109,7 +117,7 @@ def _check_literals(node: Node, declared: dict[str, Any], problems: list[Problem
     for name, spec in given.items():
         decl = declared.get(name)
         if decl is None:
-            if node.definition is not None and node.definition_source is not node.source:
+            if node.from_component:
                 problems.append(node.source.source_map.problem(
                     (*node.path, "inputs", name), f"input {name!r} is not declared by the component",
                     _declare_hint("inputs", name, declared)))
@@ -118,19 +126,39 @@ def _check_literals(node: Node, declared: dict[str, Any], problems: list[Problem
         if value is None or is_pure_binding(value) is not None:
             continue
         type_ = decl.type
+        where = (*node.path, "inputs", name)
+        if isinstance(node.source.data, dict) and _has_value_key(node, name):
+            where = (*where, "value")
         if not _fits(value, type_):
             problems.append(node.source.source_map.problem(
-                (*node.path, "inputs", name, "<value>"), f"input {name!r} is {type_} but got {value!r}",
-                f"give a {type_} value"))
+                where, f"input {name!r} is declared {_a(type_)}, got {value!r}",
+                f"give {_a(type_)}, e.g. `{name}: {_EXAMPLE.get(type_, '...')}`", at_value=True))
         elif decl.enum and value not in decl.enum:
             problems.append(node.source.source_map.problem(
-                (*node.path, "inputs", name, "<value>"), f"input {name!r} must be one of {decl.enum}",
-                "pick an allowed value"))
-    # a component's default must fit its own type too
+                where, f"input {name!r} is {value!r}, not one of its allowed values",
+                "allowed: " + ", ".join(map(str, decl.enum)), at_value=True))
+    # a declared default must fit its own type too
     for name, decl in declared.items():
         if decl.default is not None and not _fits(decl.default, decl.type):
             problems.append(_problem(node, ("inputs", name, "default"),
-                                     f"default of {name!r} is not a {decl.type}", f"give a {decl.type} default"))
+                                     f"default of input {name!r} is not {_a(decl.type)}: {decl.default!r}",
+                                     f"give {_a(decl.type)} default, e.g. `default: {_EXAMPLE.get(decl.type, '...')}`",
+                                     at_value=True))
+
+
+_EXAMPLE = {"integer": "3", "number": "0.5", "boolean": "true", "string": "text"}
+
+
+def _a(type_: str | None) -> str:
+    return f"an {type_}" if type_ and type_[0] in "aeiou" else f"a {type_}"
+
+
+def _has_value_key(node: Node, name: str) -> bool:
+    """Whether the step writes `name: {value: ...}` (then point at that value) rather than `name: ...`."""
+    data: Any = node.source.data
+    for part in (*node.path, "inputs", name):
+        data = data.get(part) if isinstance(data, dict) else None
+    return isinstance(data, dict) and "value" in data
 
 
 def _fits(value: Any, type_: str | None) -> bool:
@@ -177,33 +205,44 @@ def _check_wiring(node: Node, parent: Node, problems: list[Problem]) -> None:
             if not isinstance(value, str) or "${{" not in value:
                 continue
             ref = is_pure_binding(value)
-            where = (*node.path, section, name, "<value>")
+            where = (*node.path, section, name)
+
+            def report(message: str, hint: str, where: FieldPath = where) -> None:
+                problems.append(smap.problem(where, message, hint, at_value=True))
+
             if ref is None:
-                problems.append(smap.problem(where, f"unknown binding {value!r}",
-                                             "bind to ${{parent.inputs.x}}, ${{parent.outputs.x}} "
-                                             "or ${{parent.jobs.<step>.outputs.<name>}}"))
+                report(f"unknown binding {value!r}", "bind to ${{parent.inputs.<name>}}, ${{parent.outputs.<name>}} "
+                       "or ${{parent.jobs.<step>.outputs.<name>}}")
+                continue
+            if section == "outputs" and ref.kind != "parent_output":
+                report(f"a step output can only bind to ${{{{parent.outputs.<name>}}}}, not {value.strip()}",
+                       "bind it to a pipeline output or remove the binding")
                 continue
             if ref.kind == "parent_input" and ref.name not in parent.definition.inputs:
-                problems.append(smap.problem(where, f"the pipeline has no input {ref.name!r}",
-                                             _declare_hint("inputs", ref.name, dict(parent.definition.inputs))))
+                report(f"{value.strip()}: the pipeline has no input {ref.name!r}",
+                       _declare_hint("inputs", ref.name, dict(parent.definition.inputs)))
             elif ref.kind == "parent_output" and ref.name not in parent.definition.outputs:
-                problems.append(smap.problem(where, f"the pipeline has no output {ref.name!r}",
-                                             _declare_hint("outputs", ref.name, dict(parent.definition.outputs))))
+                report(f"{value.strip()}: the pipeline has no output {ref.name!r}",
+                       _declare_hint("outputs", ref.name, dict(parent.definition.outputs)))
             elif ref.kind in ("step_output", "step_input"):
                 step = parent.children.get(ref.step)
+                ports = "outputs" if ref.kind == "step_output" else "inputs"
+                if ref.step in parent.broken:
+                    continue  # that step's own problems are reported already
                 if step is None:
-                    problems.append(smap.problem(where, f"there is no step {ref.step!r} in this pipeline",
-                                                 _declare_hint("jobs", ref.step, dict(parent.children))))
-                elif ref.kind == "step_output" and ref.name not in step.definition.outputs:
-                    problems.append(smap.problem(where, f"step {ref.step!r} has no output {ref.name!r}",
-                                                 _declare_hint("outputs", ref.name, dict(step.definition.outputs))))
+                    report(f"{value.strip()}: there is no step {ref.step!r} in this pipeline",
+                           _declare_hint("jobs", ref.step, dict(parent.children)))
                 elif ref.step == node.name:
-                    problems.append(smap.problem(where, f"step {node.name!r} binds its own output",
-                                                 "a step cannot consume what it produces"))
-            elif section == "outputs" and ref.kind not in ("parent_output",):
-                problems.append(smap.problem(where, "a step output can only bind to ${{parent.outputs.<name>}}",
-                                             "bind it to a pipeline output or remove the binding"))
-    if node.definition_source is not node.source:
+                    report(f"step {node.name!r} binds its own {ports[:-1]}", "a step cannot consume what it produces")
+                elif ref.name not in getattr(step.definition, ports):
+                    known = dict(getattr(step.definition, ports))
+                    report(f"{value.strip()}: step {ref.step!r} has no {ports[:-1]} {ref.name!r}",
+                           _declare_hint(ports, ref.name, known) if known else f"step {ref.step!r} has no {ports}")
+            elif ref.kind in ("input", "output"):
+                report(f"unknown binding {value.strip()} in a step's {section}",
+                       f"a step's {section} are wired in the pipeline's scope: use ${{{{parent.inputs.<name>}}}} "
+                       "or ${{parent.jobs.<step>.outputs.<name>}}")
+    if node.from_component:
         for name in node.outputs:
             if name not in declared_out:
                 problems.append(smap.problem((*node.path, "outputs", name),
@@ -213,7 +252,7 @@ def _check_wiring(node: Node, parent: Node, problems: list[Problem]) -> None:
     for name, decl in node.definition.inputs.items():
         if decl.optional or decl.default is not None or decl.path is not None or decl.value is not None:
             continue
-        if name not in node.inputs and node.definition_source is not node.source:
+        if name not in node.inputs and node.from_component:
             problems.append(smap.problem((*node.path, "inputs"),
                                          f"required input {name!r} of the component is not given",
                                          f"add `{name}: ...` under inputs, or make it optional in the component"))
@@ -225,11 +264,20 @@ def _check_cycles(pipeline: Node, problems: list[Problem]) -> None:
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
-        cycle = exc.args[1]
-        first = pipeline.children[cycle[0]]
-        problems.append(first.source.source_map.problem(
-            first.path, "steps form a cycle: " + " -> ".join(cycle),
-            "a step cannot depend, directly or not, on its own outputs"))
+        cycle = exc.args[1]  # each step feeds the next one
+        if len(set(cycle)) == 1:
+            return  # a step binding its own output is reported by the wiring check
+        upstream, consumer = cycle[0], pipeline.children[cycle[1]]
+        where: FieldPath = consumer.path
+        for name, spec in consumer.inputs.items():
+            ref = is_pure_binding(spec.value) if spec is not None else None
+            if ref is not None and ref.step == upstream:
+                where = (*consumer.path, "inputs", name)
+                break
+        problems.append(consumer.source.source_map.problem(
+            where, "steps form a cycle: " + " -> ".join(cycle) + " (each feeds the next)",
+            "a step cannot depend, directly or not, on its own outputs; remove one of these bindings",
+            at_value=True))
 
 
 def _check_parallel(node: Node, inputs: dict[str, Any], outputs: dict[str, Any], problems: list[Problem]) -> None:
@@ -240,17 +288,17 @@ def _check_parallel(node: Node, inputs: dict[str, Any], outputs: dict[str, Any],
                                  "add `task: {type: run_function, code: ./src, entry_script: score.py}`"))
         return
     if not task.entry_script:
-        problems.append(_problem(node, ("task",), "the parallel task has no `entry_script`",
-                                 "add `entry_script: <file>.py` (the script with init() and run(mini_batch))"))
+        problems.append(_problem(node, ("task", "entry_script"), "the parallel task has no `entry_script`",
+                                 "add `entry_script: <file>.py`, the script with init() and run(mini_batch)"))
     if task.code:
-        folder = node.definition_source.folder / task.code
+        folder = (node.definition_source.folder / task.code).resolve()
         if not folder.is_dir():
-            problems.append(_problem(node, ("task", "code"), f"code folder {task.code!r} does not exist",
-                                     "`code` is relative to the YAML file that declares it"))
+            problems.append(_problem(node, ("task", "code"), f"code folder {task.code!r} does not exist (looked for {folder})",
+                                     "`code` is relative to the YAML file that declares it", at_value=True))
         elif task.entry_script and not (folder / task.entry_script).is_file():
             problems.append(_problem(node, ("task", "entry_script"),
                                      f"entry script {task.entry_script!r} not found in {task.code!r}",
-                                     "the entry script path is relative to task.code"))
+                                     "the entry script path is relative to task.code", at_value=True))
     if task.program_arguments:
         _check_template(node, ("task", "program_arguments"), task.program_arguments, inputs, outputs, problems)
     if task.append_row_to:
@@ -258,7 +306,7 @@ def _check_parallel(node: Node, inputs: dict[str, Any], outputs: dict[str, Any],
         if ref is None or ref.kind != "output" or ref.name not in outputs:
             problems.append(_problem(node, ("task", "append_row_to"),
                                      f"append_row_to must be ${{{{outputs.<name>}}}} of a declared output, "
-                                     f"got {task.append_row_to!r}", "bind it to one of: " + ", ".join(outputs)))
+                                     f"got {task.append_row_to!r}", _one_of("outputs", outputs), at_value=True))
     input_data = node.settings.get("input_data") or definition.input_data
     if not input_data:
         problems.append(_problem(node, ("input_data",), "a parallel job needs `input_data`",
@@ -268,4 +316,10 @@ def _check_parallel(node: Node, inputs: dict[str, Any], outputs: dict[str, Any],
         if ref is None or ref.kind != "input" or ref.name not in inputs:
             problems.append(_problem(node, ("input_data",),
                                      f"input_data must be ${{{{inputs.<name>}}}} of a declared input, got {input_data!r}",
-                                     "bind it to one of: " + ", ".join(inputs)))
+                                     _one_of("inputs", inputs), at_value=True))
+
+
+def _one_of(section: str, known: dict[str, Any]) -> str:
+    if not known:
+        return f"declare one under `{section}:` first"
+    return "bind it to one of: " + ", ".join(f"${{{{{section}.{name}}}}}" for name in known)

@@ -1,0 +1,111 @@
+"""Turn pydantic's validation errors into messages about YAML: what is wrong, and how to fix it.
+
+Pydantic speaks of "Input should be a valid integer, unable to parse string as an integer";
+a user wants "expected an integer, got 'soon'" and a hint. Messages from our own validators may
+carry their hint after `HINT_SEP`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from amlrun.spec import models
+from amlrun.spec.models import HINT_SEP
+
+__all__ = ["Described", "describe_validation_errors", "known_field_names"]
+
+_EXPECTED = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "dict": "a mapping (`key: value` lines)",
+    "model": "a mapping (`key: value` lines)",
+    "list": "a list",
+}
+_EXAMPLES = {
+    "int": "write a whole number, e.g. `2`",
+    "float": "write a number, e.g. `0.5`",
+    "bool": "write `true` or `false`",
+    "string": "quote the value",
+    "dict": "indent the fields under this key",
+    "model": "indent the fields under this key",
+    "list": "write a list, e.g. `[a, b]`",
+}
+
+
+@dataclass(frozen=True)
+class Described:
+    message: str
+    hint: str
+    at_value: bool
+    suffix: tuple[str, ...] = ()  # where to point, below the error's own path
+
+
+def known_field_names() -> list[str]:
+    """Every field name any amlrun model accepts (for "did you mean")."""
+    names: set[str] = set()
+    for value in vars(models).values():
+        if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel:
+            for name, info in value.model_fields.items():
+                names.add(info.alias or name)
+    names.discard("value")
+    names.discard("reference")
+    return sorted(names)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _family(error_type: str) -> str | None:
+    head = error_type.split("_", 1)[0]
+    if head in _EXPECTED:
+        return head
+    if error_type.startswith("model_attributes"):
+        return "model"
+    return None
+
+
+def describe_validation_errors(errors: list[dict[str, Any]], path: list[str | int]) -> Described:
+    """One message for the pydantic errors at one place (several when a union failed)."""
+    name = str(path[-1]) if path else "document"
+    first = errors[0]
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(name, known_field_names(), n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]!r}?" if close else "remove it; the AzureML v2 schema has no such field here"
+        return Described(f"unknown field {name!r}", hint, at_value=False)
+    if kind == "missing":
+        return Described(f"required field {name!r} is missing", f"add `{name}: ...`", at_value=False)
+    if kind == "literal_error":
+        expected = first.get("ctx", {}).get("expected", "")
+        allowed = [part.strip(" '") for part in expected.replace(" or ", ", ").split(",") if part.strip()]
+        close = difflib.get_close_matches(str(first["input"]), allowed, n=1, cutoff=0.6)
+        hint = (f"did you mean {close[0]!r}? " if close else "") + f"allowed: {', '.join(allowed)}"
+        return Described(f"{_shown(first['input'])} is not a valid {name}", hint, at_value=True)
+    if kind == "union_tag_invalid":
+        tag = first.get("ctx", {}).get("tag")
+        return Described(f"unknown step type {tag!r}",
+                         "a step is `type: command` or `type: parallel`, or names a `component:` file",
+                         at_value=True, suffix=("type",))
+    if kind == "value_error":
+        text = str(first.get("ctx", {}).get("error", first["msg"]))
+        message, _, hint = text.partition(HINT_SEP)
+        return Described(message, hint or "fix the value", at_value=True)
+    families = [f for f in (_family(e["type"]) for e in errors) if f]
+    if families:
+        wanted = " or ".join(dict.fromkeys(_EXPECTED[f] for f in families))
+        hint = _EXAMPLES[families[0]]
+        if families[0] == "string" and isinstance(first["input"], dict | list):
+            hint = "write a single value here, not a nested block"
+        return Described(f"expected {wanted}, got {_shown(first['input'])}", hint, at_value=True)
+    return Described(first["msg"], "fix the value", at_value=True)
