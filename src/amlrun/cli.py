@@ -52,7 +52,7 @@ def run(file: Path, overrides: tuple[str, ...], name: str | None, max_parallel: 
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_set_opt
 @click.option("--no-sdk", is_flag=True, help="Skip azure-ai-ml's schema validation (faster).")
 def check(files: tuple[Path, ...], overrides: tuple[str, ...], no_sdk: bool) -> None:
@@ -133,3 +133,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug in amlrun: still one paragraph, the traceback on request
+        import os
+
+        if os.environ.get("AMLRUN_DEBUG"):
+            raise
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc}\n"
+                   "hint: this is a bug in amlrun; rerun with AMLRUN_DEBUG=1 to see the traceback", err=True)
+        sys.exit(1)

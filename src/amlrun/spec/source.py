@@ -165,8 +165,9 @@ def read_yaml(path: str | Path, duplicates: list[Problem] | None = None) -> Spec
         raise SpecError([Problem(display, 1, 1, "", f"cannot read: {exc.strerror or exc}",
                                  "check the file's permissions")]) from None
     smap.text = text
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         data = _Builder(loader, smap, duplicates).build(node, ()) if node is not None else None
     except yaml.MarkedYAMLError as exc:
@@ -179,12 +180,22 @@ def read_yaml(path: str | Path, duplicates: list[Problem] | None = None) -> Spec
             if started is not None and (started.line, started.column) != (mark.line, mark.column):
                 context += f" that starts at line {started.line + 1}, column {started.column + 1}"
             what = f"{exc.problem}, {context}"
-        raise SpecError([Problem(display, line, col, "", f"invalid YAML: {what}",
-                                 "check indentation, quotes and colons here; tabs are not allowed")]) from None
-    except yaml.YAMLError as exc:  # e.g. ReaderError: control characters in a binary file
-        raise SpecError([Problem(display, 1, 1, "", f"invalid YAML: {exc}", "pass a YAML text file")]) from None
+        hint = "check indentation, quotes and colons here; tabs are not allowed"
+        if "${{" in (text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""):
+            hint = "inside { } or [ ], quote a value holding ${{...}}: `{data: \"${{parent.inputs.x}}\"}`"
+        raise SpecError([Problem(display, line, col, "", f"invalid YAML: {what}", hint)]) from None
+    except yaml.reader.ReaderError as exc:  # control characters: a binary file
+        index = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, index) + 1
+        col = index - (text.rfind("\n", 0, index) + 1) + 1
+        raise SpecError([Problem(display, line, col, "", f"invalid YAML: character {exc.character!r} is not allowed",
+                                 "pass a YAML text file")]) from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpecError([Problem(display, 1, 1, "", f"invalid YAML: {first}", "pass a YAML text file")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         raise SpecError([Problem(display, 1, 1, "", f"expected a mapping at the top of the file, found {found}",
