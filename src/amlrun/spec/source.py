@@ -167,7 +167,7 @@ def read_yaml(path: str | Path, duplicates: list[Problem] | None = None) -> Spec
     smap.text = text
     loader = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when present: 4x faster
         node = loader.get_single_node()
         data = _Builder(loader, smap, duplicates).build(node, ()) if node is not None else None
     except yaml.MarkedYAMLError as exc:
