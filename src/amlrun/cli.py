@@ -48,7 +48,7 @@ def run(file: Path, overrides: tuple[str, ...], name: str | None, max_parallel: 
                          store_root=store_root, max_parallel=max_parallel, max_workers=max_workers,
                          force_rerun=force_rerun, step=step)
     record = run_job(request)
-    sys.exit(0 if record.status in ("Completed", "Reused") else 1)
+    sys.exit(0 if record.status in ("Completed", "Reused") else 130 if record.status == "Canceled" else 1)
 
 
 @cli.command()

@@ -26,8 +26,8 @@ def coerce_literal(value: Any, type_: str | None) -> Any:
     try:
         if type_ == "integer" and not isinstance(value, bool):
             return int(value)
-        if type_ == "number" and not isinstance(value, bool):
-            return float(value)
+        if type_ == "number" and not isinstance(value, bool | int):
+            return float(value)  # an int stays one: AzureML renders the literal as written ("1", not "1.0")
         if type_ == "boolean" and isinstance(value, str):
             return value.strip().lower() in ("true", "1", "yes")
         if type_ == "string":

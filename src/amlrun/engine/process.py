@@ -8,12 +8,13 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from amlrun.engine.events import Reporter
 
-__all__ = ["ProcessResult", "kill_group", "run_shell"]
+__all__ = ["ProcessResult", "cancel_on_interrupt", "kill_group", "run_shell"]
 
 TIMEOUT_EXIT_CODE = 124
 
@@ -38,12 +39,43 @@ def kill_group(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def cancel_on_interrupt(cancel: threading.Event) -> Iterator[threading.Event]:
+    """While inside, Ctrl-C (SIGINT) and SIGTERM set `cancel` instead of raising.
+
+    Jobs run in their own process group, so a terminal's Ctrl-C reaches only amlrun: the watcher
+    in `run_shell` then kills the job's whole group and the run is recorded as Canceled. Signals
+    stay untouched outside the main thread, or when they were ignored when amlrun started.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+    previous = {}
+
+    def handler(signum: int, frame: object) -> None:
+        cancel.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        current = signal.getsignal(sig)
+        if current is signal.SIG_IGN:
+            continue
+        previous[sig] = current
+        signal.signal(sig, handler)
+    try:
+        yield cancel
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, reporter: Reporter,
               step: str | None, timeout: float | None = None,
               cancel: threading.Event | None = None) -> ProcessResult:
     """Run `command` under bash in its own process group; stream output to the log and reporter."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    if cancel is not None and cancel.is_set():
+        return ProcessResult(130, False, True, 0.0)
     with open(log_file, "ab", buffering=0) as log:
         proc = subprocess.Popen(
             ["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -69,8 +101,9 @@ def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, repo
                     kill_group(proc)
                     return
 
+        watcher = threading.Thread(target=watch_cancel, daemon=True)
         if cancel is not None:
-            threading.Thread(target=watch_cancel, daemon=True).start()
+            watcher.start()
         try:
             proc.wait(timeout=timeout or None)
         except subprocess.TimeoutExpired:
@@ -79,9 +112,16 @@ def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, repo
         finally:
             finished.set()
         proc.wait()
+        if watcher.is_alive():
+            watcher.join()  # a cancel in progress finishes killing the group before we report
+        # AzureML tears the container down when the command ends: background processes die with it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         reader.join(timeout=5)
         if timed_out:
             log.write(f"\n[amlrun] killed: exceeded limits.timeout of {timeout:g}s\n".encode())
+        elif canceled.is_set():
+            log.write(b"\n[amlrun] canceled: the process group was killed\n")
     code = proc.returncode
     if timed_out:
         code = TIMEOUT_EXIT_CODE

@@ -12,8 +12,9 @@ import yaml
 from amlrun.data.locations import DataContext
 from amlrun.engine.command_step import run_command_step
 from amlrun.engine.events import PlainReporter, Reporter
-from amlrun.engine.naming import new_run_name
+from amlrun.engine.naming import check_run_name, new_run_name
 from amlrun.engine.planner import plan_command_like
+from amlrun.engine.process import cancel_on_interrupt
 from amlrun.errors import RunError, UsageError
 from amlrun.spec.loader import Node, load_job
 from amlrun.spec.overrides import Override
@@ -48,7 +49,7 @@ def run_job(request: RunRequest, reporter: Reporter | None = None,
     node = load_job(request.file, request.overrides)
     validate_node(node)
     store = open_store(request.store_root, request.file.parent)
-    name = request.name or new_run_name()
+    name = check_run_name(request.name) if request.name else new_run_name()
     if store.exists(name):
         raise UsageError(f"a run named {name!r} already exists", hint="choose another --name or omit it")
     reporter = reporter or PlainReporter(prefix_steps=node.kind == "pipeline")
@@ -76,15 +77,19 @@ def _run_command_job(node: Node, request: RunRequest, store: RunStore, data: Dat
     run_dir = store.run_dir(name)
     plan = plan_command_like(node, data, name, run_dir)
     record = RunRecord(name=name, type="command", status="Preparing", run_dir=str(run_dir),
-                       spec_path=str(request.file.resolve()))
+                       spec_path=str(request.file.resolve()),
+                       extra={"overrides": [f"{k}={v}" for k, v in request.overrides]})
+    store.create(record)  # fails if another run took the name meanwhile
     write_spec_copy(node, run_dir)
-    store.save(record)
     reporter.event("environment", message=f"environment: {plan.environment.description}")
     reporter.event("started", message=f"run {name} started (logs: {run_dir / 'user_logs' / 'std_log.txt'})")
     store.update(record, status="Running", started=time.time())
-    outcome = run_command_step(plan, reporter, cancel)
+    cancel = cancel or threading.Event()
+    with cancel_on_interrupt(cancel):  # Ctrl-C / SIGTERM: kill the job's process group, record Canceled
+        outcome = run_command_step(plan, reporter, cancel)
     store.update(record, status=outcome.status, ended=time.time(), exit_code=outcome.exit_code,
                  error=outcome.error, extra={
+                     **record.extra,
                      "command": (run_dir / "command.sh").read_text().strip() if (run_dir / "command.sh").exists()
                      else None,
                      "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()},

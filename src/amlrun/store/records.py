@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amlrun.errors import RunError
+from amlrun.errors import RunError, UsageError
 
 __all__ = ["RunRecord", "RunStore", "TERMINAL_STATES", "find_store_root"]
 
@@ -124,6 +124,19 @@ class RunStore:
         tmp.write_text(json.dumps(asdict(record), indent=2, default=str))
         os.replace(tmp, run_dir / "record.json")
 
+    def create(self, record: RunRecord) -> None:
+        """Index a new run; a UsageError if its name is taken (also by a concurrent run)."""
+        row = asdict(record)
+        row["extra"] = json.dumps(record.extra, default=str)
+        try:
+            with self._connect() as db:
+                db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                           tuple(row.values()))
+        except sqlite3.IntegrityError:
+            raise UsageError(f"a run named {record.name!r} already exists",
+                             hint="choose another --name or omit it") from None
+        self.save(record)
+
     def update(self, record: RunRecord, **changes: Any) -> RunRecord:
         for key, value in changes.items():
             setattr(record, key, value)
@@ -134,12 +147,14 @@ class RunStore:
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
-            if row is None:
-                # allow a unique prefix, like git
-                rows = db.execute("SELECT * FROM runs WHERE name LIKE ? ORDER BY created DESC",
-                                  (name + "%",)).fetchall()
-                if len(rows) == 1:
-                    row = rows[0]
+            rows = [] if row is not None else db.execute(  # a unique prefix will do, as in git
+                "SELECT * FROM runs WHERE substr(name, 1, ?) = ? ORDER BY created DESC LIMIT 6",
+                (len(name), name)).fetchall()
+        if row is None and len(rows) == 1:
+            row = rows[0]
+        if row is None and rows:
+            shown = ", ".join(r["name"] for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise RunError(f"{name!r} is the start of several runs: {shown}", hint="give more of the name")
         if row is None:
             raise RunError(f"no run named {name!r} in {self.root}", hint="`amlrun runs` lists the runs")
         return _to_record(row)

@@ -29,7 +29,11 @@ def print_runs(root: Path | None, limit: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    records = _store(root).recent(limit)
+    store = _store(root)
+    records = store.recent(limit)
+    if not records:
+        print(f"no runs yet in {store.root}", file=sys.stderr)
+        return
     table = Table(box=None, pad_edge=False)
     for col in ("name", "type", "status", "started", "duration"):
         table.add_column(col)
