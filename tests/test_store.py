@@ -1,0 +1,95 @@
+"""The run store as users see it: concurrent runs, `runs`, `show`, `logs [-f]`, names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from command_fixtures import LineReader, gate_command, start_amlrun
+
+
+def test_four_runs_at_once_are_all_recorded(write, store: Path, tmp_path: Path, amlrun) -> None:
+    job = write("c/job.yml", "type: command\ncommand: echo run ${{name}}\n")
+    procs = [start_amlrun("run", job, "--name", f"conc{i}", store=store, cwd=tmp_path) for i in range(4)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    listed = amlrun("runs")
+    assert listed.code == 0, listed.text
+    rows = {line.split()[0]: line.split() for line in listed.out.splitlines()[1:]}
+    assert sorted(rows) == ["conc0", "conc1", "conc2", "conc3"]
+    assert all(row[1:3] == ["command", "Completed"] for row in rows.values())
+
+
+def test_runs_lists_name_type_status_start_and_duration(amlrun, write) -> None:
+    ok = write("r/ok.yml", "type: command\ncommand: echo fine\n")
+    bad = write("r/bad.yml", "type: command\ncommand: exit 4\n")
+    assert amlrun("runs").err.startswith("no runs yet")
+    amlrun("run", ok, "--name", "first_run")
+    amlrun("run", bad, "--name", "second_run")
+    listed = amlrun("runs")
+    header, *rows = listed.out.splitlines()
+    assert header.split() == ["name", "type", "status", "started", "duration"]
+    assert [r.split()[0] for r in rows] == ["second_run", "first_run"], "newest first"
+    second = rows[0].split()
+    assert second[1:3] == ["command", "Failed"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", second[3]) and re.fullmatch(r"\d\d:\d\d:\d\d", second[4])
+    assert re.fullmatch(r"\d+\.\ds", second[5])
+    assert len(amlrun("runs", "-n", "1").out.splitlines()) == 2
+
+
+def test_show_accepts_a_unique_prefix_and_explains_ambiguity(amlrun, write) -> None:
+    job = write("s/job.yml", "type: command\ncommand: echo ${{inputs.x}}\ninputs:\n  x: 5\n")
+    amlrun("run", job, "--name", "alpha_one")
+    amlrun("run", job, "--name", "alpha_two")
+    shown = amlrun("show", "alpha_t")
+    assert shown.code == 0, shown.text
+    assert "name:      alpha_two" in shown.out and "command:   echo 5" in shown.out
+    ambiguous = amlrun("show", "alpha")
+    assert ambiguous.code == 1 and "several runs: alpha_two, alpha_one" in ambiguous.err
+    assert "hint:" in ambiguous.err
+    # `_` is not a wildcard in prefixes
+    assert amlrun("show", "alpha_o").code == 0 and amlrun("show", "alphaXo").code == 1
+    missing = amlrun("show", "nope")
+    assert missing.code == 1 and "no run named 'nope'" in missing.err and "Traceback" not in missing.text
+
+
+def test_logs_prints_a_finished_runs_log(amlrun, write) -> None:
+    job = write("l/job.yml", "type: command\ncommand: echo one; echo two >&2\n")
+    amlrun("run", job, "--name", "logged")
+    result = amlrun("logs", "logged")
+    assert result.code == 0 and result.out == "one\ntwo\n"
+
+
+def test_logs_follow_prints_lines_as_they_come_and_ends_with_the_run(write, store: Path, tmp_path: Path) -> None:
+    gate = tmp_path / "go"
+    job = write("f/job.yml", f"type: command\ncommand: {gate_command(gate, 'early', 'late')}\n")
+    run = start_amlrun("run", job, "--name", "followed", store=store, cwd=tmp_path)
+    follow = None
+    try:
+        LineReader(run.stdout).wait_for("early")
+        follow = start_amlrun("logs", "followed", "-f", store=store, cwd=tmp_path)
+        lines = LineReader(follow.stdout)
+        lines.wait_for("early")
+        assert follow.poll() is None, "still following while the run runs"
+        gate.touch()
+        lines.wait_for("late")
+        assert run.wait(timeout=60) == 0
+        assert follow.wait(timeout=30) == 0, "logs -f ends when the run ends"
+        assert lines.rest() == "early\nlate\n"
+    finally:
+        for proc in (run, follow):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+
+
+def test_generated_names_look_like_azureml_run_names(amlrun, write, store: Path) -> None:
+    job = write("n/job.yml", "type: command\ncommand: echo ${{name}}\n")
+    names = set()
+    for _ in range(3):
+        result = amlrun("run", job)
+        names.add(result.out.strip())
+    assert len(names) == 3
+    for name in names:
+        assert re.fullmatch(r"[a-z]+_[a-z]+_[a-z0-9]{10}", name), name
+        assert (store / "runs" / name / "record.json").is_file()
