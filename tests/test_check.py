@@ -123,3 +123,18 @@ def test_a_required_component_input_left_unwired(amlrun, write, tmp_path: Path) 
     result = amlrun("check", "--no-sdk", "p.yml", cwd=tmp_path)
     assert result.code == 2
     assert result.out.startswith("p.yml:3:3: jobs.s.inputs: required input 'n' of the component is not given")
+
+
+def test_run_refuses_an_invalid_job_with_every_problem_check_lists(amlrun, write, tmp_path: Path) -> None:
+    write("bad.yml", """
+        type: command
+        command: echo ${{inputs.x}}
+        limits:
+          timeout: soon
+    """)
+    checked = amlrun("check", "--no-sdk", "bad.yml", cwd=tmp_path)
+    ran = amlrun("run", "bad.yml", cwd=tmp_path)
+    assert ran.code == 2 and "Traceback" not in ran.text
+    assert ran.err.strip().splitlines() == checked.out.strip().splitlines()
+    assert len(checked.out.strip().splitlines()) == 2
+    assert not (tmp_path / "store" / "runs").exists(), "nothing ran"

@@ -16,9 +16,9 @@ from amlrun.engine.naming import check_run_name, new_run_name
 from amlrun.engine.planner import plan_command_like
 from amlrun.engine.process import cancel_on_interrupt
 from amlrun.errors import RunError, UsageError
-from amlrun.spec.loader import Node, load_job
+from amlrun.spec.check import load_checked_job
+from amlrun.spec.loader import Node
 from amlrun.spec.overrides import Override
-from amlrun.spec.validate import validate_node
 from amlrun.store.records import RunRecord, RunStore, find_store_root
 
 __all__ = ["RunRequest", "run_job"]
@@ -46,8 +46,7 @@ def open_store(root: Path | None, near: Path | None = None) -> RunStore:
 def run_job(request: RunRequest, reporter: Reporter | None = None,
             cancel: threading.Event | None = None) -> RunRecord:
     """Run a job file to a terminal state and return its record (Failed is a result, not an error)."""
-    node = load_job(request.file, request.overrides)
-    validate_node(node)
+    node = load_checked_job(request.file, request.overrides)  # every problem at once, as `check` lists them
     store = open_store(request.store_root, request.file.parent)
     name = check_run_name(request.name) if request.name else new_run_name()
     if store.exists(name):

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.errors import Problem, SpecError
-from amlrun.spec.loader import load_component_collecting, load_job_collecting
+from amlrun.spec.loader import Findings, Node, load_component_collecting, load_job_collecting
 from amlrun.spec.overrides import Override
 from amlrun.spec.source import read_yaml
 from amlrun.spec.validate import collect_problems
 
-__all__ = ["check_file", "looks_like_component"]
+__all__ = ["check_file", "load_checked_job", "looks_like_component"]
 
 
 def check_file(path: Path, overrides: list[Override]) -> list[Problem]:
@@ -28,12 +28,32 @@ def check_file(path: Path, overrides: list[Override]) -> list[Problem]:
         node, findings = load_component_collecting(path)
     else:
         node, findings = load_job_collecting(path, overrides)
+    return _all_problems(node, findings, source.source_map.file)
+
+
+def load_checked_job(path: Path, overrides: list[Override]) -> Node:
+    """A job file loaded and validated, or a SpecError listing every problem `amlrun check` would."""
+    node, findings = load_job_collecting(path, overrides)
+    problems = _all_problems(node, findings, _display(path))
+    if problems or node is None:
+        raise SpecError(problems)
+    return node
+
+
+def _all_problems(node: Node | None, findings: Findings, here: str) -> list[Problem]:
+    """Schema findings plus semantic problems (except about fields dropped), the file itself first."""
     problems = list(findings.problems)
     if node is not None:
         problems += [p for p in collect_problems(node) if not findings.covers(p)]
     unique = list(dict.fromkeys(problems))
-    here = source.source_map.file
     return sorted(unique, key=lambda p: (p.file != here, p.file, p.line, p.col))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 def looks_like_component(data: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ parallel task without `entry_script`); the service then fails minutes later. aml
 from __future__ import annotations
 
 import graphlib
+import re
 from typing import Any
 
 from amlrun.errors import Problem, SpecError
@@ -42,6 +43,9 @@ def _problem(node: Node, fields: tuple[str | int, ...], message: str, hint: str,
     return smap.problem(path, message, hint, at_value=at_value, needle=needle)
 
 
+_RESERVED_INPUT_NAMES = {"path", "ld_library_path", "user", "logname", "home", "pwd", "shell"}
+
+
 def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
     definition = node.definition
     declared_in = dict(definition.inputs)
@@ -54,11 +58,21 @@ def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
             _check_template(node, ("command",), definition.command, declared_in, declared_out, problems)
     if node.kind == "parallel":
         _check_parallel(node, declared_in, declared_out, problems)
+    if node.from_component:
+        for name in declared_in:
+            if name.lower() in _RESERVED_INPUT_NAMES:
+                problems.append(_problem(node, ("inputs", name), f"input name {name!r} is reserved by AzureML",
+                                         f"rename it, e.g. {name + '_in'!r}"))
+        name = getattr(definition, "name", None)
+        if name and not re.fullmatch(r"[a-z][a-z0-9_]{0,254}", str(name)):
+            problems.append(_problem(node, ("name",), f"component name {name!r} is not valid in AzureML",
+                                     "use lowercase letters, digits and '_', starting with a letter, "
+                                     f"e.g. {re.sub(r'[^a-z0-9_]', '_', str(name).lower())!r}", at_value=True))
     code = getattr(definition, "code", None)
     if code and node.kind == "command":
         folder = (node.definition_source.folder / code).resolve()
         if not folder.is_dir():
-            problems.append(_problem(node, ("code",), f"code folder {code!r} does not exist (looked for {folder})",
+            problems.append(_problem(node, ("code",), f"code folder {code!r} does not exist: {folder}",
                                      f"create it or fix the path; `code` is relative to "
                                      f"{node.definition_source.path.name}", at_value=True))
     _check_literals(node, declared_in, problems)
@@ -293,7 +307,7 @@ def _check_parallel(node: Node, inputs: dict[str, Any], outputs: dict[str, Any],
     if task.code:
         folder = (node.definition_source.folder / task.code).resolve()
         if not folder.is_dir():
-            problems.append(_problem(node, ("task", "code"), f"code folder {task.code!r} does not exist (looked for {folder})",
+            problems.append(_problem(node, ("task", "code"), f"code folder {task.code!r} does not exist: {folder}",
                                      "`code` is relative to the YAML file that declares it", at_value=True))
         elif task.entry_script and not (folder / task.entry_script).is_file():
             problems.append(_problem(node, ("task", "entry_script"),
