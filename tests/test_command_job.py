@@ -329,3 +329,17 @@ def test_ctrl_c_kills_the_job_group_and_records_canceled(write, store: Path, tmp
     record = _record(store, "cc1")
     assert record["status"] == "Canceled" and record["ended"] is not None
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_ignore_rules_follow_gitignore_globbing() -> None:
+    from amlrun.engine.snapshot import IgnoreRules
+
+    rules = IgnoreRules(["# comment", "*.log", "!keep.log", "/build", "docs/*.md", "**/tmp", "data/",
+                         "a/**/z.txt", "secret*", "ba?.txt", "[ab].bin"])
+    ignored = ["x.log", "sub/x.log", "build", "docs/a.md", "tmp", "q/r/tmp", "a/z.txt", "a/b/c/z.txt",
+               "x/secret.txt", "bad.txt", "a.bin"]
+    kept = ["keep.log", "sub/build", "x/docs/a.md", "docs/sub/a.md", "baad.txt", "c.bin", "comment"]
+    dirs = {"build", "tmp", "q/r/tmp", "sub/build"}
+    assert [p for p in ignored if not rules.ignored(p, p in dirs)] == []
+    assert [p for p in kept if rules.ignored(p, p in dirs)] == []
+    assert rules.ignored("x/data", True) and not rules.ignored("data", False), "`data/` is for folders only"

@@ -6,8 +6,8 @@ means a job cannot depend on files the service would not have.
 
 from __future__ import annotations
 
-import fnmatch
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ class IgnoreRules:
     """A small gitignore-style matcher: globs, `dir/`, leading `/` anchors, `!` negation, `**`."""
 
     def __init__(self, lines: list[str]) -> None:
-        self.rules: list[tuple[str, bool, bool, bool]] = []  # (pattern, negate, dir_only, anchored)
+        self.rules: list[tuple[re.Pattern[str], bool, bool, bool]] = []  # (pattern, negate, dir_only, anchored)
         for raw in lines:
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -38,8 +38,8 @@ class IgnoreRules:
                 line = line[1:]
             dir_only = line.endswith("/")
             line = line.rstrip("/")
-            anchored = line.startswith("/") or "/" in line
-            self.rules.append((line.lstrip("/"), negate, dir_only, anchored))
+            anchored = "/" in line
+            self.rules.append((_glob_to_regex(line.lstrip("/")), negate, dir_only, anchored))
 
     @classmethod
     def for_folder(cls, folder: Path) -> tuple[IgnoreRules, str | None]:
@@ -55,12 +55,34 @@ class IgnoreRules:
         for pattern, negate, dir_only, anchored in self.rules:
             if dir_only and not is_dir:
                 continue
-            target = relative if anchored else name
-            if fnmatch.fnmatchcase(target, pattern) or (
-                "**" in pattern and fnmatch.fnmatchcase(relative, pattern.replace("**/", "*"))
-            ):
+            if pattern.fullmatch(relative if anchored else name):
                 result = not negate
         return result
+
+
+def _glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """gitignore globs: `*` and `?` stay within one path segment, `**` spans segments."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
+            out, i = out + "/.*", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1:]:
+            end = pattern.index("]", i + 1)
+            body = pattern[i + 1:end].replace("\\", "\\\\")
+            out, i = out + "[" + ("^" + body[1:] if body.startswith("!") else body) + "]", end + 1
+        elif pattern[i] == "\\" and i + 1 < len(pattern):
+            out, i = out + re.escape(pattern[i + 1]), i + 2
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
 
 
 def list_snapshot_files(code_dir: Path) -> tuple[list[Path], str | None]:
