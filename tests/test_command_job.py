@@ -29,21 +29,22 @@ def test_failing_job_exit_code_is_recorded(amlrun, write) -> None:
     assert "Failed" in shown.out and "exit code: 3" in shown.out
 
 
-def test_timeout_kills_the_process_group(amlrun, write, tmp_path: Path) -> None:
-    marker = tmp_path / "survivor"
-    job = write("slow/job.yml", f"""
+def test_timeout_kills_the_process_group(amlrun, write, store: Path) -> None:
+    from command_fixtures import wait_for_process_group_gone
+
+    job = write("slow/job.yml", """
         type: command
-        command: (sleep 3; touch {marker}) & sleep 30
+        command: (trap '' TERM; sleep 60) & echo "group=$(ps -o pgid= $$)"; sleep 60
         limits:
           timeout: 1
     """)
     result = amlrun("run", job, "--name", "slow")
     assert result.code == 1
-    assert "timed out" in amlrun("show", "slow").out
-    import time
-
-    time.sleep(3.5)
-    assert not marker.exists(), "a child of the timed-out command kept running"
+    pgid = int(result.out.split("group=", 1)[1].split()[0])
+    assert wait_for_process_group_gone(pgid), "a child of the timed-out command kept running"
+    record = _record(store, "slow")
+    assert record["status"] == "Failed" and "timed out after limits.timeout=1s" in record["error"]
+    assert "exceeded limits.timeout of 1s" in (store / "runs" / "slow" / "user_logs" / "std_log.txt").read_text()
 
 
 def test_set_overrides_inputs_and_environment(amlrun, write) -> None:
@@ -343,3 +344,10 @@ def test_ignore_rules_follow_gitignore_globbing() -> None:
     assert [p for p in ignored if not rules.ignored(p, p in dirs)] == []
     assert [p for p in kept if rules.ignored(p, p in dirs)] == []
     assert rules.ignored("x/data", True) and not rules.ignored("data", False), "`data/` is for folders only"
+
+
+def test_a_command_killed_by_a_signal_says_so(amlrun, write, store: Path) -> None:
+    job = write("sig/job.yml", "type: command\ncommand: echo before; kill -KILL $$\n")
+    assert amlrun("run", job, "--name", "sig1").code == 1
+    record = _record(store, "sig1")
+    assert record["status"] == "Failed" and record["error"] == "command was killed by SIGKILL (out of memory?)"

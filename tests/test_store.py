@@ -93,3 +93,25 @@ def test_generated_names_look_like_azureml_run_names(amlrun, write, store: Path)
     for name in names:
         assert re.fullmatch(r"[a-z]+_[a-z]+_[a-z0-9]{10}", name), name
         assert (store / "runs" / name / "record.json").is_file()
+
+
+def test_logs_follow_ends_when_the_amlrun_running_the_job_was_killed(write, store: Path, tmp_path: Path,
+                                                                   amlrun) -> None:
+    import os
+    import signal
+
+    gate = tmp_path / "never"
+    job = write("k/job.yml", f"type: command\ncommand: {gate_command(gate, 'started', 'never-printed')}\n")
+    run = start_amlrun("run", job, "--name", "killed", store=store, cwd=tmp_path)
+    try:
+        LineReader(run.stdout).wait_for("started")
+        os.kill(run.pid, signal.SIGKILL)  # no chance to record anything
+        run.wait(timeout=30)
+        followed = amlrun("logs", "killed", "-f", timeout=60)
+        assert followed.code == 0 and "started" in followed.out
+        assert "is gone; the run will not finish" in followed.err
+        assert "Running (but its amlrun process is gone)" in amlrun("show", "killed").out
+    finally:
+        if run.poll() is None:
+            run.kill()
+        gate.touch()  # lets the orphaned job finish quickly

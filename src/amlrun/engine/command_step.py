@@ -119,9 +119,20 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
         return StepOutcome("Failed", result.exit_code, f"timed out after limits.timeout={plan.timeout}s",
                            result.duration)
     if result.exit_code != 0:
-        return StepOutcome("Failed", result.exit_code, f"command exited with code {result.exit_code}",
-                           result.duration)
+        return StepOutcome("Failed", result.exit_code, _exit_reason(result.exit_code), result.duration)
     if changed:
         return StepOutcome("Failed", 0, "the step modified read-only input files: " + ", ".join(changed[:10]),
                            result.duration)
     return StepOutcome("Completed", 0, None, result.duration)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"command was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+    return f"command exited with code {code}"

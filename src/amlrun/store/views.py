@@ -42,13 +42,33 @@ def print_runs(root: Path | None, limit: int) -> None:
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 
+def _orphaned(record: RunRecord) -> bool:
+    """True when the run is not finished but the amlrun process that ran it is gone (killed hard)."""
+    import os
+
+    pid = record.extra.get("pid")
+    if record.status in TERMINAL_STATES or not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _status(record: RunRecord) -> str:
+    return f"{record.status} (but its amlrun process is gone)" if _orphaned(record) else record.status
+
+
 def print_run(root: Path | None, name: str) -> None:
     store = _store(root)
     record = store.get(name)
     lines = [
         f"name:      {record.name}",
         f"type:      {record.type}",
-        f"status:    {record.status}",
+        f"status:    {_status(record)}",
         f"started:   {_when(record.started)}",
         f"duration:  {_dur(record)}",
         f"folder:    {record.run_dir}",
@@ -104,7 +124,11 @@ def print_logs(root: Path | None, name: str, follow: bool = False, step: str | N
             if chunk:
                 sys.stdout.write(chunk.decode("utf-8", errors="replace"))
                 sys.stdout.flush()
-        if not follow or store.get(record.name).status in TERMINAL_STATES:
+        current = store.get(record.name)
+        if follow and _orphaned(current):
+            print(f"[amlrun] the process running {record.name} is gone; the run will not finish", file=sys.stderr)
+            break
+        if not follow or current.status in TERMINAL_STATES:
             if follow and log.exists() and log.stat().st_size > position:
                 continue
             break
