@@ -71,7 +71,8 @@ def test_set_overrides_are_checked_too(amlrun, write, tmp_path: Path) -> None:
     assert amlrun("check", "--no-sdk", "job.yml", "--set", "inputs.epochs=5", cwd=tmp_path).code == 0
     bad = amlrun("check", "--no-sdk", "job.yml", "--set", "inputs.epochs=many", cwd=tmp_path)
     assert bad.code == 2
-    assert "job.yml:6:14: inputs.epochs.default: default of input 'epochs' is not an integer: 'many'" in bad.out
+    assert ("job.yml:6:14: inputs.epochs.default: default of input 'epochs' is not an integer: 'many' "
+            "[from --set inputs.epochs=many]") in bad.out
 
 
 def test_a_component_used_by_a_pipeline_reports_at_its_own_lines_once(amlrun, write, tmp_path: Path) -> None:

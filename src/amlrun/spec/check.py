@@ -6,6 +6,7 @@ file's problems are reported at the component file's own lines.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,13 @@ def check_file(path: Path, overrides: list[Override]) -> list[Problem]:
         node, findings = load_component_collecting(path)
     else:
         node, findings = load_job_collecting(path, overrides)
-    return _all_problems(node, findings, source.source_map.file)
+    return _blame_overrides(_all_problems(node, findings, source.source_map.file), overrides)
 
 
 def load_checked_job(path: Path, overrides: list[Override]) -> Node:
     """A job file loaded and validated, or a SpecError listing every problem `amlrun check` would."""
     node, findings = load_job_collecting(path, overrides)
-    problems = _all_problems(node, findings, _display(path))
+    problems = _blame_overrides(_all_problems(node, findings, _display(path)), overrides)
     if problems or node is None:
         raise SpecError(problems)
     return node
@@ -47,6 +48,20 @@ def _all_problems(node: Node | None, findings: Findings, here: str) -> list[Prob
         problems += [p for p in collect_problems(node) if not findings.covers(p)]
     unique = list(dict.fromkeys(problems))
     return sorted(unique, key=lambda p: (p.file != here, p.file, p.line, p.col))
+
+
+def _blame_overrides(problems: list[Problem], overrides: list[Override]) -> list[Problem]:
+    """Say so when a problem is in a value that came from `--set`, not from the file at that line."""
+    if not overrides:
+        return problems
+    blamed = []
+    for problem in problems:
+        for key, value in overrides:
+            if problem.field == key or problem.field.startswith(key + "."):
+                problem = replace(problem, message=f"{problem.message} [from --set {key}={value}]")
+                break
+        blamed.append(problem)
+    return blamed
 
 
 def _display(path: Path) -> str:
