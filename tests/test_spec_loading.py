@@ -241,3 +241,21 @@ def test_strict_loading_raises_every_problem(project: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_job(job_file)
     assert [p.field for p in caught.value.problems] == ["limits.timeout", "color"]
+
+
+def test_unknown_field_hints_only_suggest_fields_valid_at_that_place(tmp_path: Path) -> None:
+    job_file = _write(tmp_path, "p.yml", """
+        type: pipeline
+        defaults: {}
+        jobs:
+          score:
+            type: parallel
+            task:
+              entry_scrip: score.py
+            resources:
+              gpus: 1
+    """)
+    hints = {p.field: p.hint for p in check_file(job_file, [])}
+    assert not hints["defaults"].startswith("did you mean"), "`default` is an input's field, not a job's"
+    assert hints["jobs.score.task.entry_scrip"] == "did you mean 'entry_script'?"
+    assert hints["jobs.score.resources.gpus"].startswith("remove it; fields here: instance_count, instance_type")

@@ -192,7 +192,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any], source: SpecSource, 
                 grouped.setdefault(tuple(_clean_loc(tuple(err["loc"]), work)), []).append(err)
             paths = []
             for path, errs in grouped.items():
-                said = describe_validation_errors(errs, list(path))
+                said = describe_validation_errors(errs, list(path), model, work)
                 findings.add(source.source_map.problem((*base, *path, *said.suffix), said.message, said.hint,
                                                        at_value=said.at_value))
                 paths.append(list(path[:-1]) if errs[0]["type"] == "missing" else list(path))

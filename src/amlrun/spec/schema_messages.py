@@ -8,15 +8,17 @@ carry their hint after `HINT_SEP`.
 from __future__ import annotations
 
 import difflib
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Discriminator, Tag
 
 from amlrun.spec import models
 from amlrun.spec.models import HINT_SEP
 
-__all__ = ["Described", "describe_validation_errors", "known_field_names"]
+__all__ = ["Described", "describe_validation_errors", "fields_at", "known_field_names"]
 
 _EXPECTED = {
     "int": "an integer",
@@ -36,6 +38,11 @@ _EXAMPLES = {
     "model": "indent the fields under this key",
     "list": "write a list, e.g. `[a, b]`",
 }
+
+
+# accepted (the service writes them into files it returns) but not worth suggesting
+_NOT_LISTED = {"$schema", "status", "creation_context", "id", "parent_job_name", "studio_url", "properties",
+               "services", "queue_settings", "identity", "component"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,62 @@ def known_field_names() -> list[str]:
     return sorted(names)
 
 
+def _unwrap(annotation: Any, data: Any) -> Any:
+    """The model (or dict/list type) an annotation means for this piece of data."""
+    for _ in range(10):
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            inner, *meta = typing.get_args(annotation)
+            tagged = [m for m in meta if isinstance(m, Discriminator)]
+            annotation = _pick_tagged(inner, data) if tagged else inner
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            wanted = [a for a in members if (isinstance(a, type) and issubclass(a, BaseModel))
+                      or typing.get_origin(a) in (dict, list, typing.Annotated)]
+            annotation = wanted[0] if wanted else members[0]
+        else:
+            return annotation
+    return annotation
+
+
+def _pick_tagged(union: Any, data: Any) -> Any:
+    tag = models._step_tag(data)
+    for member in typing.get_args(union):
+        for meta in typing.get_args(member)[1:]:
+            if isinstance(meta, Tag) and meta.tag == tag:
+                return typing.get_args(member)[0]
+    return typing.get_args(typing.get_args(union)[0])[0]
+
+
+def fields_at(model: type[BaseModel], path: list[str | int], data: Any) -> list[str] | None:
+    """The field names the schema accepts at `path` (a mapping in `data`), or None if unknown."""
+    annotation: Any = model
+    node = data
+    for part in path:
+        annotation = _unwrap(annotation, node)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = next((f for name, f in annotation.model_fields.items() if part in (name, f.alias)), None)
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif typing.get_origin(annotation) in (dict, list):
+            annotation = typing.get_args(annotation)[-1]
+        else:
+            return None
+        node = node[part] if isinstance(node, dict | list) and _contains(node, part) else None
+    annotation = _unwrap(annotation, node)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        names = [f.alias or name for name, f in annotation.model_fields.items()]
+        return [n for n in names if n not in ("value", "reference")]
+    return None
+
+
+def _contains(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(part, int) and 0 <= part < len(node)
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
@@ -75,14 +138,25 @@ def _family(error_type: str) -> str | None:
     return None
 
 
-def describe_validation_errors(errors: list[dict[str, Any]], path: list[str | int]) -> Described:
-    """One message for the pydantic errors at one place (several when a union failed)."""
+def describe_validation_errors(errors: list[dict[str, Any]], path: list[str | int],
+                               model: type[BaseModel] | None = None, data: Any = None) -> Described:
+    """One message for the pydantic errors at one place (several when a union failed).
+
+    With the `model` and the `data` it validated, an unknown field's hint suggests only fields
+    that are valid at that place.
+    """
     name = str(path[-1]) if path else "document"
     first = errors[0]
     kind = first["type"]
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(name, known_field_names(), n=1, cutoff=0.75)
-        hint = f"did you mean {close[0]!r}?" if close else "remove it; the AzureML v2 schema has no such field here"
+        here = fields_at(model, path[:-1], data) if model is not None else None
+        close = difflib.get_close_matches(name, here or known_field_names(), n=1, cutoff=0.7)
+        if close:
+            hint = f"did you mean {close[0]!r}?"
+        elif here:
+            hint = "remove it; fields here: " + ", ".join(f for f in here if f not in _NOT_LISTED)
+        else:
+            hint = "remove it; the AzureML v2 schema has no such field here"
         return Described(f"unknown field {name!r}", hint, at_value=False)
     if kind == "missing":
         return Described(f"required field {name!r} is missing", f"add `{name}: ...`", at_value=False)
