@@ -124,19 +124,6 @@ class RunStore:
         tmp.write_text(json.dumps(asdict(record), indent=2, default=str))
         os.replace(tmp, run_dir / "record.json")
 
-    def create(self, record: RunRecord) -> None:
-        """Index a new run; a UsageError if its name is taken (also by a concurrent run)."""
-        row = asdict(record)
-        row["extra"] = json.dumps(record.extra, default=str)
-        try:
-            with self._connect() as db:
-                db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-                           tuple(row.values()))
-        except sqlite3.IntegrityError:
-            raise UsageError(f"a run named {record.name!r} already exists",
-                             hint="choose another --name or omit it") from None
-        self.save(record)
-
     def update(self, record: RunRecord, **changes: Any) -> RunRecord:
         for key, value in changes.items():
             setattr(record, key, value)
@@ -158,6 +145,20 @@ class RunStore:
         if row is None:
             raise RunError(f"no run named {name!r} in {self.root}", hint="`amlrun runs` lists the runs")
         return _to_record(row)
+
+    def create(self, record: RunRecord) -> None:
+        """Index a new run; a UsageError if its name is taken (also by a concurrent run)."""
+        row = asdict(record)
+        row["extra"] = json.dumps(record.extra, default=str)
+        try:
+            with self._connect() as db:
+                db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                           tuple(row.values()))
+        except sqlite3.IntegrityError:
+            raise UsageError(f"a run named {record.name!r} already exists",
+                             hint="choose another --name or omit it") from None
+        self.save(record)
+
 
     def children(self, parent: str) -> list[RunRecord]:
         with self._connect() as db:
