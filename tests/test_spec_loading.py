@@ -259,3 +259,30 @@ def test_unknown_field_hints_only_suggest_fields_valid_at_that_place(tmp_path: P
     assert not hints["defaults"].startswith("did you mean"), "`default` is an input's field, not a job's"
     assert hints["jobs.score.task.entry_scrip"] == "did you mean 'entry_script'?"
     assert hints["jobs.score.resources.gpus"].startswith("remove it; fields here: instance_count, instance_type")
+
+
+def test_numeric_ranges_and_remote_code_in_components(tmp_path: Path) -> None:
+    _write(tmp_path, "c.yml", """
+        type: command
+        name: c
+        version: 1
+        code: azureml:my-code:3
+        command: echo ${{inputs.ratio}} ${{inputs.n}}
+        inputs:
+          ratio: {type: number, min: 0, max: 1}
+          n: {type: integer, min: 1}
+    """)
+    pipeline = _write(tmp_path, "p.yml", """
+        type: pipeline
+        jobs:
+          s:
+            component: ./c.yml
+            inputs:
+              ratio: 1.5
+              n: 0
+    """)
+    problems = [(p.line, p.message, p.hint) for p in check_file(pipeline, [])]
+    assert problems == [
+        (6, "input 'ratio' is 1.5, outside its declared range", "give a value between 0 and 1"),
+        (7, "input 'n' is 0, outside its declared range", "give a value between 1 and inf"),
+    ]

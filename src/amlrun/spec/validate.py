@@ -69,7 +69,7 @@ def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
                                      "use lowercase letters, digits and '_', starting with a letter, "
                                      f"e.g. {re.sub(r'[^a-z0-9_]', '_', str(name).lower())!r}", at_value=True))
     code = getattr(definition, "code", None)
-    if code and node.kind == "command":
+    if code and node.kind == "command" and not _is_remote(code):
         folder = (node.definition_source.folder / code).resolve()
         if not folder.is_dir():
             problems.append(_problem(node, ("code",), f"code folder {code!r} does not exist: {folder}",
@@ -151,6 +151,10 @@ def _check_literals(node: Node, declared: dict[str, Any], problems: list[Problem
             problems.append(node.source.source_map.problem(
                 where, f"input {name!r} is {value!r}, not one of its allowed values",
                 "allowed: " + ", ".join(map(str, decl.enum)), at_value=True))
+        elif type_ in ("integer", "number") and not _within(float(value), decl.min, decl.max):
+            problems.append(node.source.source_map.problem(
+                where, f"input {name!r} is {value!r}, outside its declared range",
+                f"give a value between {_bound(decl.min, '-inf')} and {_bound(decl.max, 'inf')}", at_value=True))
     # a declared default must fit its own type too
     for name, decl in declared.items():
         if decl.default is not None and not _fits(decl.default, decl.type):
@@ -165,6 +169,21 @@ _EXAMPLE = {"integer": "3", "number": "0.5", "boolean": "true", "string": "text"
 
 def _a(type_: str | None) -> str:
     return f"an {type_}" if type_ and type_[0] in "aeiou" else f"a {type_}"
+
+
+def _is_remote(code: str) -> bool:
+    """A registered code asset or a URL: nothing to find on this disk (the service fetches it)."""
+    return code.startswith(("azureml:", "http://", "https://", "git+", "git://"))
+
+
+def _within(value: float, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _bound(value: float | None, missing: str) -> str:
+    if value is None:
+        return missing
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _has_value_key(node: Node, name: str) -> bool:
