@@ -139,3 +139,10 @@ def test_run_refuses_an_invalid_job_with_every_problem_check_lists(amlrun, write
     assert ran.err.strip().splitlines() == checked.out.strip().splitlines()
     assert len(checked.out.strip().splitlines()) == 2
     assert not (tmp_path / "store" / "runs").exists(), "nothing ran"
+
+
+def test_an_unknown_field_made_by_set_is_blamed_on_it(amlrun, write, tmp_path: Path) -> None:
+    write("job.yml", "type: command\ncommand: echo\n")
+    result = amlrun("check", "--no-sdk", "job.yml", "--set", "limitz.timeout=5", cwd=tmp_path)
+    assert result.code == 2
+    assert "limitz: unknown field 'limitz' [from --set limitz.timeout=5] (did you mean 'limits'?)" in result.out

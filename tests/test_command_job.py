@@ -351,3 +351,13 @@ def test_a_command_killed_by_a_signal_says_so(amlrun, write, store: Path) -> Non
     assert amlrun("run", job, "--name", "sig1").code == 1
     record = _record(store, "sig1")
     assert record["status"] == "Failed" and record["error"] == "command was killed by SIGKILL (out of memory?)"
+
+
+def test_a_run_store_inside_the_code_folder_is_not_snapshotted(amlrun, write, tmp_path: Path) -> None:
+    write("inside/main.py", "print('ok')\n")
+    job = write("inside/job.yml", "type: command\ncode: .\ncommand: find . -name runs.db | wc -l\n")
+    store = tmp_path / "inside" / "my-store"
+    first = amlrun("run", job, env={"AMLRUN_HOME": str(store)})
+    second = amlrun("run", job, env={"AMLRUN_HOME": str(store)})
+    assert first.code == 0 and second.code == 0, second.text
+    assert second.out.strip() == "0"

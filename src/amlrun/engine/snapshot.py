@@ -94,8 +94,8 @@ def list_snapshot_files(code_dir: Path) -> tuple[list[Path], str | None]:
         kept = []
         for d in sorted(dirs):
             rel = (rel_root / d).as_posix()
-            if d in _ALWAYS_IGNORED or rules.ignored(rel, True):
-                continue
+            if d in _ALWAYS_IGNORED or rules.ignored(rel, True) or (Path(root) / d / "runs.db").exists():
+                continue  # (a run store inside the code folder would copy every earlier run)
             kept.append(d)
         dirs[:] = kept
         for n in sorted(names):

@@ -57,7 +57,8 @@ def _blame_overrides(problems: list[Problem], overrides: list[Override]) -> list
     blamed = []
     for problem in problems:
         for key, value in overrides:
-            if problem.field == key or problem.field.startswith(key + "."):
+            made_by_set = problem.message.startswith("unknown field") and key.startswith(problem.field + ".")
+            if problem.field == key or problem.field.startswith(key + ".") or made_by_set:
                 problem = replace(problem, message=f"{problem.message} [from --set {key}={value}]")
                 break
         blamed.append(problem)
