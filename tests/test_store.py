@@ -115,3 +115,35 @@ def test_logs_follow_ends_when_the_amlrun_running_the_job_was_killed(write, stor
         if run.poll() is None:
             run.kill()
         gate.touch()  # lets the orphaned job finish quickly
+
+
+def test_the_index_survives_many_writers_at_once(tmp_path: Path) -> None:
+    """8 processes each create and update 25 runs in a fresh store at the same time: nothing is lost."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import SRC
+
+    writer = """
+import sys
+from pathlib import Path
+from amlrun.store.records import RunRecord, RunStore
+store = RunStore(Path(sys.argv[1]))
+for i in range(25):
+    record = RunRecord(name=f"w{sys.argv[2]}_{i}", type="command", status="Running",
+                       run_dir=str(Path(sys.argv[1]) / "runs" / f"w{sys.argv[2]}_{i}"))
+    store.create(record)
+    store.update(record, status="Completed")
+"""
+    root = tmp_path / "busy"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    procs = [subprocess.Popen([sys.executable, "-c", writer, str(root), str(n)], env=env,
+                              stderr=subprocess.PIPE, text=True) for n in range(8)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    from amlrun.store.records import RunStore
+
+    records = RunStore(root).recent(limit=1000)
+    assert len(records) == 200 and {r.status for r in records} == {"Completed"}
