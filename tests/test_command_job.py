@@ -284,6 +284,7 @@ def test_run_folder_keeps_spec_command_logs_snapshot_and_status(amlrun, write, s
     record = _record(store, "rf1")
     assert record["status"] == "Completed" and record["extra"]["overrides"] == ["inputs.epochs=4"]
     assert record["spec_path"] == str(job.resolve())
+    assert "overrides: --set inputs.epochs=4" in amlrun("show", "rf1").out
 
 
 def test_output_is_streamed_live_and_kept_in_the_log(write, store: Path, tmp_path: Path) -> None:

@@ -104,7 +104,8 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
         cwd, inputs, outputs = stage_step(plan)
         command = render_command(plan, inputs, outputs)
     except AmlrunError as exc:
-        return StepOutcome("Failed", error=exc.render(), duration=time.monotonic() - started)
+        error = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+        return StepOutcome("Failed", error=error, duration=time.monotonic() - started)
     (plan.run_dir / "command.sh").write_text(command + "\n")
     env = build_process_env(plan, inputs, outputs)
     result = run_shell(command, cwd, env, plan.run_dir / "user_logs" / "std_log.txt", reporter, plan.name,

@@ -81,6 +81,8 @@ def print_run(root: Path | None, name: str) -> None:
         lines.append(f"reused:    from {record.reused_from}")
     if record.error:
         lines.append(f"error:     {record.error}")
+    if record.extra.get("overrides"):
+        lines.append("overrides: " + " ".join(f"--set {o}" for o in record.extra["overrides"]))
     command = record.extra.get("command")
     if command:
         lines.append(f"command:   {command}")
