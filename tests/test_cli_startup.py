@@ -54,7 +54,7 @@ def test_check_without_sdk_and_a_local_command_run_load_no_azure_or_tables(tmp_p
     job = str(EXAMPLES / "hello" / "job.yml")
     for args in (["check", "--no-sdk", job], ["run", job]):
         loaded = _loaded("from amlrun.cli import main; main()", args, tmp_path)
-        assert [m for m in loaded["heavy"] if m != "rich"] == [], args
+        assert loaded["heavy"] == [], args
 
 
 def test_help_lists_every_command(amlrun) -> None:
