@@ -77,6 +77,8 @@ def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
                                      f"{node.definition_source.path.name}", at_value=True))
     _check_literals(node, declared_in, problems)
     if parent is not None:
+        _check_fed_literals(node, parent, problems)
+    if parent is not None:
         _check_wiring(node, parent, problems)
     if node.kind == "pipeline":
         _check_cycles(node, problems)
@@ -192,6 +194,39 @@ def _has_value_key(node: Node, name: str) -> bool:
     for part in (*node.path, "inputs", name):
         data = data.get(part) if isinstance(data, dict) else None
     return isinstance(data, dict) and "value" in data
+
+
+def _check_fed_literals(node: Node, parent: Node, problems: list[Problem]) -> None:
+    """A pipeline's literal input bound to a typed step input must fit that type too.
+
+    The bad value is written at the pipeline's input, so that is where the problem is reported.
+    """
+    for name, spec in node.inputs.items():
+        decl = node.definition.inputs.get(name)
+        ref = is_pure_binding(spec.value) if spec is not None else None
+        if decl is None or ref is None or ref.kind != "parent_input" or decl.type not in _EXAMPLE:
+            continue
+        fed = parent.definition.inputs.get(ref.name)
+        value = None if fed is None else (fed.value if fed.value is not None else fed.default)
+        if value is None or is_pure_binding(value) is not None or _fits(value, decl.type):
+            continue
+        if fed.type is not None and not _fits(value, fed.type):
+            continue  # reported against the pipeline input's own type already
+        field = "value" if fed.value is not None and fed.type is not None else "default"
+        path: FieldPath = (*parent.definition_path, "inputs", ref.name)
+        if fed.type is not None and isinstance(_raw(parent, path), dict):
+            path = (*path, field)
+        smap = parent.definition_source.source_map
+        problems.append(smap.problem(
+            path, f"pipeline input {ref.name!r} is {value!r}, but step {node.name!r} takes it as "
+            f"{_a(decl.type)} ({name!r})", f"give {_a(decl.type)}, e.g. `{_EXAMPLE[decl.type]}`", at_value=True))
+
+
+def _raw(node: Node, path: FieldPath) -> Any:
+    data: Any = node.definition_source.data
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
 
 
 def _fits(value: Any, type_: str | None) -> bool:
