@@ -81,3 +81,6 @@ def looks_like_component(data: dict[str, Any]) -> bool:
         return False
     return "version" in data and "jobs" not in data and "experiment_name" not in data \
         and "compute" not in data and data.get("type") != "pipeline"
+
+
+_looks_like_component = looks_like_component  # the name azureml/ imports
