@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -83,8 +84,6 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
 
 def _live_or(reporter: Reporter) -> Reporter:
     """The live view on a terminal; the reporter we were given everywhere else."""
-    import sys
-
     if type(reporter) is PlainReporter and sys.stderr.isatty() and not os.environ.get("AMLRUN_PLAIN"):
         from amlrun.engine.live import LiveReporter
 
@@ -136,11 +135,22 @@ class _Execution:
         self.outputs: dict[str, dict[str, dict[str, str]]] = {}  # step path -> its outputs, once finished
         self.results: queue.Queue[tuple[str, StepResult]] = queue.Queue()
         self.fail_fast_stopped = False
+        self.workers: list[threading.Thread] = []
 
     # -- the main loop ------------------------------------------------------------------------
 
     def run(self, only: str | None = None, finished: dict[str, RunRecord] | None = None) -> RunRecord:
-        finished = finished or {}
+        # Workers write records while the scheduler starts the next step: with CPython's default 5 ms
+        # switch interval a new step would wait behind that bookkeeping for the GIL.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, 0.0005))
+        try:
+            with self.store.hold():
+                return self._run(only, finished or {})
+        finally:
+            sys.setswitchinterval(interval)
+
+    def _run(self, only: str | None, finished: dict[str, RunRecord]) -> RunRecord:
         steps = [only] if only else list(self.plan.steps)
         if only:
             self._connect_from_history(only)
@@ -163,9 +173,10 @@ class _Execution:
         except KeyboardInterrupt:
             interrupted = True
             self._interrupt(scheduler)
+        try:
+            return self._finish(scheduler, interrupted)
         finally:
             self.cache.close()
-        return self._finish(scheduler, interrupted)
 
     def _loop(self, scheduler: Scheduler) -> None:
         while True:
@@ -175,7 +186,9 @@ class _Execution:
                 if len(scheduler.running) >= self.max_parallel:
                     break
                 scheduler.started(path)
-                threading.Thread(target=self._worker, args=(path,), name=f"step-{path}", daemon=True).start()
+                worker = threading.Thread(target=self._worker, args=(path,), name=f"step-{path}", daemon=True)
+                worker.start()
+                self.workers.append(worker)
             if not scheduler.running:
                 return
             path, result = self.results.get()
@@ -210,6 +223,9 @@ class _Execution:
             self.reporter.event("step", step=path, state=status, message=reason)
 
     def _finish(self, scheduler: Scheduler, interrupted: bool) -> RunRecord:
+        for worker in self.workers:  # they report results before they finish writing records
+            worker.join()
+        self.workers.clear()
         status = scheduler.outcome()
         if interrupted or (self.stop.is_set() and not self.fail_fast_stopped and status != "Failed"):
             status = "Canceled"
@@ -266,58 +282,66 @@ class _Execution:
                             parent=parent, spec_path=spec_path,
                             extra={"step": path.rsplit(".", 1)[-1], "step_path": path,
                                    "step_key": step_key(spec_path, path)})
-            self.store.save(rec)
+            self.store.save(rec, write_json=False)  # record.json follows with the step's result
             self.records[path] = rec
 
     # -- one step (worker thread) ---------------------------------------------------------------
 
     def _worker(self, path: str) -> None:
+        reported = threading.Event()
+
+        def report(result: StepResult) -> None:
+            reported.set()
+            self.results.put((path, result))
+
         try:
-            result = self._run_step(self.plan.steps[path])
+            self._run_step(self.plan.steps[path], report)
         except Exception as exc:  # noqa: BLE001 - a step's failure must never hang the pipeline
             from amlrun.errors import AmlrunError
 
             message = exc.render() if isinstance(exc, AmlrunError) else f"{type(exc).__name__}: {exc}"
-            result = StepResult("Failed", error=message)
             self.store.update(self.records[path], status="Failed", error=message, ended=time.time())
             self.reporter.event("step", step=path, state="Failed", message=f"Failed: {message}")
-        self.results.put((path, result))
+            if not reported.is_set():
+                report(StepResult("Failed", error=message))
 
-    def _run_step(self, step: PlannedStep) -> StepResult:
+    def _run_step(self, step: PlannedStep, report: Any) -> None:
+        """Decide reuse or run; `report` the result as soon as downstream steps may start, then record."""
         rec = self.records[step.path]
         if self.stop.is_set():
             self.store.update(rec, status="Canceled", error="canceled")
-            return StepResult("Canceled")
+            return report(StepResult("Canceled"))
         self._connect_inputs(step)
         key = self._cache_key(step) if step.plan.is_deterministic else None
         if key is not None and not self.force_rerun:
             reused = self._try_reuse(step, key)
             if reused is not None:
-                return reused
-        started = time.time()
-        self.store.update(rec, status="Running", started=started, ended=None, error=None, exit_code=None,
-                          reused_from=None)
+                return report(reused)
+        rec.status, rec.started, rec.ended, rec.error, rec.exit_code, rec.reused_from = (
+            "Running", time.time(), None, None, None, None)
+        self.store.save(rec, write_json=False)
         self.reporter.event("step", step=step.path, state="Running", message="started")
         outcome = self._execute(step)
+        ended = time.time()
         outputs: dict[str, dict[str, str]] = {}
         if outcome.status == "Completed":
             for name, out in step.plan.outputs.items():
                 local = out.location.local_path
                 outputs[name] = {"path": str(local),
                                  "hash": self.cache.hash_path(local) if local is not None else out.location.uri}
-            if key is not None:
-                self.cache.remember(key, step.run_name, outputs)
+        self.reporter.event("step", step=step.path, state=outcome.status, duration=outcome.duration,
+                            message=f"{outcome.status} in {outcome.duration:.1f}s"
+                            + (f": {outcome.error}" if outcome.error else ""))
+        report(StepResult(outcome.status, outputs, error=outcome.error, duration=outcome.duration))
+        if key is not None and outputs:
+            self.cache.remember(key, step.run_name, outputs)
         command_file = step.plan.run_dir / "command.sh"
         extra = {**rec.extra, "cache_key": key, "outputs": {n: o["path"] for n, o in outputs.items()}
                  or {n: str(o.location.local_path) for n, o in step.plan.outputs.items()},
                  "output_hashes": {n: o["hash"] for n, o in outputs.items()},
                  "command": command_file.read_text().strip() if command_file.exists() else None}
-        self.store.update(rec, status=outcome.status, ended=time.time(), exit_code=outcome.exit_code,
+        self.store.update(rec, status=outcome.status, ended=ended, exit_code=outcome.exit_code,
                           error=outcome.error, extra=extra)
-        self.reporter.event("step", step=step.path, state=outcome.status, duration=outcome.duration,
-                            message=f"{outcome.status} in {outcome.duration:.1f}s"
-                            + (f": {outcome.error}" if outcome.error else ""))
-        return StepResult(outcome.status, outputs, error=outcome.error, duration=outcome.duration)
 
     def _execute(self, step: PlannedStep) -> StepOutcome:
         if step.kind == "parallel":

@@ -103,7 +103,7 @@ def read_yaml(path: str | Path) -> SpecSource:
         raise SpecError([Problem(display, 1, 1, "", "file not found", "check the path")]) from None
     except (IsADirectoryError, UnicodeDecodeError) as exc:
         raise SpecError([Problem(display, 1, 1, "", f"cannot read: {exc}", "pass a YAML file")]) from None
-    loader = yaml.SafeLoader(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when present: 4x faster
     try:
         node = loader.get_single_node()
         data = _to_python(node, loader, (), smap) if node is not None else None
