@@ -333,7 +333,7 @@ class _Execution:
                             message=f"{outcome.status} in {outcome.duration:.1f}s"
                             + (f": {outcome.error}" if outcome.error else ""))
         report(StepResult(outcome.status, outputs, error=outcome.error, duration=outcome.duration))
-        if key is not None and outputs:
+        if key is not None and outcome.status == "Completed":
             self.cache.remember(key, step.run_name, outputs)
         command_file = step.plan.run_dir / "command.sh"
         extra = {**rec.extra, "cache_key": key, "outputs": {n: o["path"] for n, o in outputs.items()}
