@@ -163,6 +163,7 @@ def test_resume_after_failure_runs_only_what_is_left(amlrun, write, store: Path,
     assert {p: r.status for p, r in after.items()} == {"a": "Completed", "b": "Completed", "c": "Completed",
                                                         "d": "Completed"}
     assert after["a"].started == before["a"].started and after["b"].name == before["b"].name
+    assert list(after) == list(before), "resume changed the order of the steps"
     assert RunStore(store).get("halfway").status == "Completed"
     assert "already completed" in amlrun("resume", "halfway").err
 

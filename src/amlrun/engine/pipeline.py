@@ -73,13 +73,14 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     node = load_job(record.spec_path, overrides)
     validate_node(node)
     plan = plan_pipeline(node, DataContext(store.root), record.name, Path(record.run_dir))
-    finished = {r.extra.get("step_path"): r for r in _descendants(store, record.name)
-                if r.status in FINISHED_OK and r.extra.get("step_path") in plan.steps}
+    previous = {r.extra.get("step_path"): r for r in _descendants(store, record.name)}
+    finished = {path: r for path, r in previous.items() if r.status in FINISHED_OK and path in plan.steps}
     reporter.event("resume", message=f"resuming {record.name}: {len(finished)} of {len(plan.steps)} steps "
                    "already finished")
     execution = _Execution(plan, store, record, _live_or(reporter), cancel, max_parallel, max_workers,
                            force_rerun=bool(record.extra.get("force_rerun")) or plan.force_rerun)
-    return execution.run(only=record.extra.get("only_step"), finished=finished)
+    return execution.run(only=record.extra.get("only_step"), finished=finished,
+                         created={path: r.created for path, r in previous.items() if path})
 
 
 def _live_or(reporter: Reporter) -> Reporter:
@@ -139,23 +140,24 @@ class _Execution:
 
     # -- the main loop ------------------------------------------------------------------------
 
-    def run(self, only: str | None = None, finished: dict[str, RunRecord] | None = None) -> RunRecord:
+    def run(self, only: str | None = None, finished: dict[str, RunRecord] | None = None,
+            created: dict[str, float] | None = None) -> RunRecord:
         # Workers write records while the scheduler starts the next step: with CPython's default 5 ms
         # switch interval a new step would wait behind that bookkeeping for the GIL.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, 0.0005))
         try:
             with self.store.hold():
-                return self._run(only, finished or {})
+                return self._run(only, finished or {}, created or {})
         finally:
             sys.setswitchinterval(interval)
 
-    def _run(self, only: str | None, finished: dict[str, RunRecord]) -> RunRecord:
+    def _run(self, only: str | None, finished: dict[str, RunRecord], created: dict[str, float]) -> RunRecord:
         steps = [only] if only else list(self.plan.steps)
         if only:
             self._connect_from_history(only)
             self.force_rerun = True  # asking for one step means running it
-        self._create_records(steps, finished)
+        self._create_records(steps, finished, created)
         for path, rec in finished.items():
             self.outputs[path] = {name: {"path": p, "hash": rec.extra.get("output_hashes", {}).get(name, "")}
                                   for name, p in (rec.extra.get("outputs") or {}).items()}
@@ -257,7 +259,8 @@ class _Execution:
 
     # -- records --------------------------------------------------------------------------------
 
-    def _create_records(self, steps: list[str], finished: dict[str, RunRecord]) -> None:
+    def _create_records(self, steps: list[str], finished: dict[str, RunRecord], created: dict[str, float]) -> None:
+        """A record per step (NotStarted) and per nested pipeline; a resumed run keeps creation times."""
         needed_groups = {g for path in steps for g in _groups_of(path) if g in self.plan.groups}
         for path, group in self.plan.groups.items():
             if path not in needed_groups:
@@ -282,6 +285,7 @@ class _Execution:
                             parent=parent, spec_path=spec_path,
                             extra={"step": path.rsplit(".", 1)[-1], "step_path": path,
                                    "step_key": step_key(spec_path, path)})
+            rec.created = created.get(path, rec.created)
             self.store.save(rec, write_json=False)  # record.json follows with the step's result
             self.records[path] = rec
 
@@ -361,7 +365,11 @@ class _Execution:
             if produced is None:
                 raise RunError(f"step {step.path}: input {name!r} needs output {item.from_output!r} of "
                                f"{item.from_step}, which is not available")
-            item.location = Location(produced["path"], local_path=Path(produced["path"]))
+            planned = self.plan.steps[item.from_step].plan.outputs.get(item.from_output or "")
+            if planned is not None and str(planned.location.local_path) == produced["path"]:
+                item.location = planned.location  # keeps its datastore URI
+            else:  # an earlier run's output (reused, resumed, or --step)
+                item.location = Location(produced["path"], local_path=Path(produced["path"]))
 
     def _cache_key(self, step: PlannedStep) -> str:
         plan = step.plan
