@@ -275,6 +275,7 @@ class _Execution:
             self.store.save(rec)
             self.group_records[path] = rec
         spec_path = self.record.spec_path or ""
+        new: list[RunRecord] = []
         for path in steps:
             step = self.plan.steps[path]
             if path in finished:
@@ -286,8 +287,9 @@ class _Execution:
                             extra={"step": path.rsplit(".", 1)[-1], "step_path": path,
                                    "step_key": step_key(spec_path, path)})
             rec.created = created.get(path, rec.created)
-            self.store.save(rec, write_json=False)  # record.json follows with the step's result
+            new.append(rec)
             self.records[path] = rec
+        self.store.save_many(new)  # record.json files follow with each step's result
 
     # -- one step (worker thread) ---------------------------------------------------------------
 

@@ -154,6 +154,27 @@ class RunStore:
         tmp.write_text(json.dumps(asdict(record), indent=2, default=str))
         os.replace(tmp, run_dir / "record.json")
 
+    def save_many(self, records: list[RunRecord]) -> None:
+        """Index several new records in one transaction (no record.json: they follow with results)."""
+        if not records:
+            return
+        rows = []
+        for record in records:
+            row = asdict(record)
+            row["extra"] = json.dumps(record.extra, default=str)
+            rows.append(row)
+        cols = ", ".join(rows[0])
+        marks = ", ".join("?" for _ in rows[0])
+        with self._connect() as db:
+            db.execute("BEGIN")
+            try:
+                db.executemany(f"INSERT OR REPLACE INTO runs ({cols}) VALUES ({marks})",
+                               [tuple(r.values()) for r in rows])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
     def update(self, record: RunRecord, **changes: Any) -> RunRecord:
         for key, value in changes.items():
             setattr(record, key, value)
