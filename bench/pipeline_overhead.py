@@ -81,6 +81,19 @@ def describe(bases: list[float], ours: list[float]) -> str:
             f"ratio best {best:.2f}, median of pairs {ratio:.2f}")
 
 
+def own_cpu(fn, repeat: int = REPEAT) -> float:
+    """Median CPU seconds this process spends per call (children excluded)."""
+    import resource
+
+    spent = []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        fn()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        spent.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(spent)
+
+
 def main() -> None:
     # `python` in the steps must be this interpreter, as it is for amlrun's current-interpreter envs
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
@@ -97,6 +110,10 @@ def main() -> None:
         bare(10)
         print(f"10-step chain of `{STEP}` vs the 10 commands bare in sequence (goal <= 1.3):")
         print("   " + describe(*paired(lambda: bare(10), lambda: through_amlrun(chain, store, force=True))))
+        cpu = own_cpu(lambda: through_amlrun(chain, store, force=True))
+        bare_cpu = own_cpu(lambda: bare(10))
+        print(f"   CPU time of this process alone (not the steps'; independent of machine load): "
+              f"bare {bare_cpu * 1000:.1f} ms, amlrun {cpu * 1000:.1f} ms")
 
         print(f"1 + 8-wide fan-out on {cores} cores vs the 9 commands bare in sequence "
               f"(ideal with {cores} cores: {(1 + 8 / cores) / 9:.2f}):")

@@ -78,6 +78,7 @@ class LiveReporter(Reporter):
 
     def render(self) -> Any:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, pad_edge=False, show_header=True)
         for column in ("step", "state", "time", ""):
@@ -86,7 +87,7 @@ class LiveReporter(Reporter):
         with self._lock:
             for name, view in self.steps.items():
                 style = _STYLES.get(view.state, "dim")
-                table.add_row(name, f"[{style}]{view.state}[/]", view.duration(now), view.note)
+                table.add_row(Text(name), Text(view.state, style=style), view.duration(now), Text(view.note))
         return table
 
     def close(self) -> None:

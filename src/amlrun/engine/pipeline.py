@@ -437,7 +437,8 @@ class _Execution:
             rows = self.store.query(
                 "status IN ('Completed', 'Reused') AND json_extract(extra, '$.step_key') = ?",
                 (step_key(spec_path, producer),))
-            usable = [r for r in rows if all(Path(p).exists() for p in (r.extra.get("outputs") or {}).values())]
+            usable = sorted((r for r in rows if all(Path(p).exists() for p in (r.extra.get("outputs") or {}).values())),
+                            key=lambda r: r.ended or r.created, reverse=True)
             if not usable:
                 raise RunError(f"step {path} reads outputs of step {producer}, which has no successful run of "
                                f"{Path(spec_path).name} to take them from",
