@@ -263,7 +263,7 @@ def test_nested_pipeline_component(amlrun, write, store: Path) -> None:
     assert steps["quadruple.first"].parent == steps["quadruple"].name
     assert steps["quadruple"].status == "Completed"
     shown = amlrun("show", "nest").out
-    assert "quadruple" in shown and "    first" in shown
+    assert shown.index("  make ") < shown.index("  quadruple ") < shown.index("    first ") < shown.index("  show ")
 
 
 def test_non_deterministic_component_always_runs(amlrun, write, tmp_path: Path) -> None:

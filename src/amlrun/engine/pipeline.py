@@ -261,23 +261,13 @@ class _Execution:
 
     def _create_records(self, steps: list[str], finished: dict[str, RunRecord], created: dict[str, float]) -> None:
         """A record per step (NotStarted) and per nested pipeline; a resumed run keeps creation times."""
-        needed_groups = {g for path in steps for g in _groups_of(path) if g in self.plan.groups}
-        for path, group in self.plan.groups.items():
-            if path not in needed_groups:
-                continue
-            parent = self.group_records[group.group].name if group.group else self.record.name
-            rec = RunRecord(name=group.run_name, type="pipeline", status="Running", run_dir=str(group.run_dir),
-                            parent=parent, started=time.time(),
-                            extra={"step": path.rsplit(".", 1)[-1], "step_path": path})
-            if self.store.exists(rec.name):
-                rec = self.store.get(rec.name)
-                rec.status = "Running"
-            self.store.save(rec)
-            self.group_records[path] = rec
         spec_path = self.record.spec_path or ""
         new: list[RunRecord] = []
         for path in steps:
             step = self.plan.steps[path]
+            for group in _groups_of(path):  # a nested pipeline's record comes just before its first step
+                if group not in self.group_records:
+                    self._create_group_record(group)
             if path in finished:
                 self.records[path] = finished[path]
                 continue
@@ -290,6 +280,18 @@ class _Execution:
             new.append(rec)
             self.records[path] = rec
         self.store.save_many(new)  # record.json files follow with each step's result
+
+    def _create_group_record(self, path: str) -> None:
+        group = self.plan.groups[path]
+        parent = self.group_records[group.group].name if group.group else self.record.name
+        rec = RunRecord(name=group.run_name, type="pipeline", status="Running", run_dir=str(group.run_dir),
+                        parent=parent, started=time.time(),
+                        extra={"step": path.rsplit(".", 1)[-1], "step_path": path})
+        if self.store.exists(rec.name):  # resumed
+            rec = self.store.get(rec.name)
+            rec.status = "Running"
+        self.store.save(rec)
+        self.group_records[path] = rec
 
     # -- one step (worker thread) ---------------------------------------------------------------
 
