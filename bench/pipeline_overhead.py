@@ -56,6 +56,14 @@ def bare(n: int) -> float:
     return time.perf_counter() - started
 
 
+def bare_shell(n: int) -> float:
+    """The commands as AzureML runs them, through a shell (what a user's shell script would cost)."""
+    started = time.perf_counter()
+    for _ in range(n):
+        subprocess.run(["bash", "-c", f"{sys.executable} -c pass"], check=True)
+    return time.perf_counter() - started
+
+
 def through_amlrun(file: Path, store: Path, force: bool, max_parallel: int | None = None) -> float:
     request = RunRequest(file=file, store_root=store, force_rerun=force, max_parallel=max_parallel)
     started = time.perf_counter()
@@ -110,6 +118,8 @@ def main() -> None:
         bare(10)
         print(f"10-step chain of `{STEP}` vs the 10 commands bare in sequence (goal <= 1.3):")
         print("   " + describe(*paired(lambda: bare(10), lambda: through_amlrun(chain, store, force=True))))
+        print("   vs the 10 commands through `bash -c` (as every AzureML command runs):")
+        print("   " + describe(*paired(lambda: bare_shell(10), lambda: through_amlrun(chain, store, force=True))))
         cpu = own_cpu(lambda: through_amlrun(chain, store, force=True))
         bare_cpu = own_cpu(lambda: bare(10))
         print(f"   CPU time of this process alone (not the steps'; independent of machine load): "
