@@ -175,6 +175,7 @@ def test_single_step_uses_latest_upstream_outputs(amlrun, write, store: Path, tm
     missing = amlrun("run", job, "--step", "d")
     assert missing.code == 1
     assert "no successful run" in missing.err and "hint:" in missing.err
+    assert RunStore(store).recent() == [] and not (store / "runs").exists()  # nothing half-written
     assert amlrun("run", job, "--name", "full").code == 0
     log = tmp_path / "ran.txt"
     log.unlink()

@@ -45,6 +45,7 @@ class LiveReporter(Reporter):
         self._lock = threading.Lock()
         self._live = Live(get_renderable=self.render, console=self.console, refresh_per_second=8,
                           transient=True, redirect_stdout=False, redirect_stderr=False)
+        self._closed = False
         self._live.start()
 
     def event(self, kind: str, step: str | None = None, **data: Any) -> None:
@@ -91,5 +92,8 @@ class LiveReporter(Reporter):
         return table
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._live.stop()
         self.console.print(self.render())

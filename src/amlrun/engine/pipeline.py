@@ -50,7 +50,6 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
     run_dir = store.run_dir(name)
     plan = plan_pipeline(node, data, name, run_dir)
     only = _select_step(plan, request.step) if request.step else None
-    write_spec_copy(node, run_dir)
     record = RunRecord(name=name, type="pipeline", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(Path(request.file).resolve()), extra={
                            "overrides": [list(o) for o in request.overrides],
@@ -58,8 +57,12 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
                            "only_step": only,
                            "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()},
                        })
-    execution = _Execution(plan, store, record, _live_or(reporter), cancel, request.max_parallel,
+    execution = _Execution(plan, store, record, reporter, cancel, request.max_parallel,
                            request.max_workers, force_rerun=request.force_rerun or plan.force_rerun)
+    if only:
+        execution.connect_from_history(only)  # fails before anything is written when there is no history
+    write_spec_copy(node, run_dir)
+    execution.reporter = _live_or(reporter)
     return execution.run(only=only)
 
 
@@ -137,6 +140,7 @@ class _Execution:
         self.results: queue.Queue[tuple[str, StepResult]] = queue.Queue()
         self.fail_fast_stopped = False
         self.workers: list[threading.Thread] = []
+        self.connected: set[str] = set()  # `--step` steps whose upstream outputs come from history
 
     # -- the main loop ------------------------------------------------------------------------
 
@@ -149,13 +153,17 @@ class _Execution:
         try:
             with self.store.hold():
                 return self._run(only, finished or {}, created or {})
+        except Exception:
+            self.reporter.close()  # a live view must give the terminal back
+            raise
         finally:
             sys.setswitchinterval(interval)
 
     def _run(self, only: str | None, finished: dict[str, RunRecord], created: dict[str, float]) -> RunRecord:
         steps = [only] if only else list(self.plan.steps)
         if only:
-            self._connect_from_history(only)
+            if only not in self.connected:
+                self.connect_from_history(only)
             self.force_rerun = True  # asking for one step means running it
         self._create_records(steps, finished, created)
         for path, rec in finished.items():
@@ -431,7 +439,7 @@ class _Execution:
                             message=f"Reused (outputs of {entry.run_name})")
         return StepResult("Reused", outputs, reused_from=entry.run_name)
 
-    def _connect_from_history(self, path: str) -> None:
+    def connect_from_history(self, path: str) -> None:
         """`--step`: take each upstream output from the latest successful run of the step producing it."""
         step = self.plan.steps[path]
         spec_path = self.record.spec_path or ""
@@ -451,6 +459,7 @@ class _Execution:
                 name: {"path": p, "hash": latest.extra.get("output_hashes", {}).get(name, "")}
                 for name, p in (latest.extra.get("outputs") or {}).items()}
             self.reporter.event("upstream", step=path, message=f"inputs from {producer}: run {latest.name}")
+        self.connected.add(path)
 
 
 def _groups_of(path: str) -> list[str]:
