@@ -60,7 +60,11 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
     execution = _Execution(plan, store, record, reporter, cancel, request.max_parallel,
                            request.max_workers, force_rerun=request.force_rerun or plan.force_rerun)
     if only:
-        execution.connect_from_history(only)  # fails before anything is written when there is no history
+        try:
+            execution.connect_from_history(only)  # fails before anything is written when there is no history
+        except RunError:
+            execution.cache.close()
+            raise
     write_spec_copy(node, run_dir)
     execution.reporter = _live_or(reporter)
     return execution.run(only=only)
