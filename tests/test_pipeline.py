@@ -327,3 +327,10 @@ def test_ctrl_c_kills_steps_and_records_canceled(store: Path, write, tmp_path: P
     assert RunStore(store).get("stopme").status == "Canceled"
     time.sleep(3.2)
     assert not marker.exists(), "a child of the canceled step kept running"
+
+
+def test_example_pipeline_is_valid_for_azure_ai_ml() -> None:
+    """The demo must be a pipeline the service accepts as is, not just one amlrun runs."""
+    load_job = __import__("azure.ai.ml", fromlist=["load_job"]).load_job
+    result = load_job(EXAMPLES / "pipeline" / "pipeline.yml")._validate()
+    assert result.passed, result.error_messages
