@@ -36,6 +36,9 @@ def test_example_train_score_eval_writes_the_pipeline_output(amlrun, store: Path
     reused = step_records(store, "demo2")
     assert all(r.status == "Reused" for r in reused.values())
     assert reused["train"].reused_from == steps["train"].name
+    # as in AzureML, a reused step's outputs are the earlier run's; nothing was copied for them
+    assert reused["train"].extra["outputs"]["model"] == str(model.parent)
+    assert not (store / BLOB / reused["train"].name).exists()
     assert json.loads((store / BLOB / "demo2" / "metrics" / "metrics.json").read_text()) == metrics
     assert "reused from" in amlrun("show", "demo2").out
 

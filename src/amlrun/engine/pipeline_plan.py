@@ -114,12 +114,9 @@ class _Planner:
             self._qualify(child, plan.inputs, pipeline, prefix)
             deps = {item.from_step for item in plan.inputs.values() if item.from_step}
             plan.deps = deps
-            defaults = set()
-            for out_name, out in plan.outputs.items():
-                default = self.data.default_output(run, out_name).local_path
-                if out.location.local_path is not None and default is not None and \
-                        out.location.local_path in (default, default / out_name):
-                    defaults.add(out_name)
+            prefix_uri = f"azureml://datastores/{self.data.default_datastore}/paths/azureml/{run}/"
+            defaults = {out_name for out_name, out in plan.outputs.items()
+                        if out.bound_to_parent is None and out.location.uri.startswith(prefix_uri + out_name + "/")}
             self.steps[path] = PlannedStep(path, run, plan, deps, group, defaults)
 
     def _plan_leaf(self, node: Node, run: str, run_dir: Path, inputs: dict[str, InputPlan],
