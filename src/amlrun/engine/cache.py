@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CacheEntry", "StepCache"]
+__all__ = ["CacheEntry", "StepCache", "cache_key"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, digest TEXT);
@@ -148,5 +148,3 @@ def cache_key(parts: dict[str, Any]) -> str:
     """A stable digest of everything that decides a step's outputs."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
-
-__all__ += ["cache_key"]
