@@ -32,6 +32,7 @@ def test_unchanged_files_are_not_read_again(tmp_path: Path, counted: list[str]) 
     (folder / "sub").mkdir(parents=True)
     for i in range(20):
         (folder / "sub" / f"f{i}.txt").write_text(f"row {i}\n")
+        _age(folder / "sub" / f"f{i}.txt")
     cache = StepCache(tmp_path)
     first = cache.hash_path(folder)
     assert len(counted) == 20
@@ -40,17 +41,34 @@ def test_unchanged_files_are_not_read_again(tmp_path: Path, counted: list[str]) 
     assert counted == []
 
 
+def _age(file: Path, seconds: int = 60) -> None:
+    st = file.stat()
+    os.utime(file, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 1_000_000_000))
+
+
 def test_content_decides_not_timestamps(tmp_path: Path, counted: list[str]) -> None:
     file = tmp_path / "data.csv"
     file.write_text("a,b\n1,2\n")
+    _age(file, 120)
     cache = StepCache(tmp_path)
     original = cache.hash_path(file)
-    st = file.stat()
-    os.utime(file, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    _age(file, -60)
     counted.clear()
     assert cache.hash_path(file) == original and counted == ["data.csv"]  # stats changed: read, same digest
     file.write_text("a,b\n1,3\n")  # same size, new content
     assert cache.hash_path(file) != original
+
+
+def test_just_written_files_are_read_again(tmp_path: Path, counted: list[str]) -> None:
+    """Within a coarse timestamp tick a rewrite can keep size and mtime: recent stats are not trusted."""
+    file = tmp_path / "fresh.txt"
+    file.write_text("v1")
+    cache = StepCache(tmp_path)
+    first = cache.hash_path(file)
+    st = file.stat()
+    file.write_text("v2")
+    os.utime(file, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime, new content
+    assert cache.hash_path(file) != first and counted == ["fresh.txt", "fresh.txt"]
 
 
 def test_folder_digest_covers_names_and_missing_paths(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Content hashes are what make reuse safe, and stat results are what make it cheap: a file whose
 (path, size, mtime_ns) is unchanged keeps the digest remembered in `<store>/cache.db`; only files
-whose stats changed are read again. The same database maps each step's cache key to the earlier
+whose stats changed (or that changed too recently to trust their stats) are read again. The same database maps each step's cache key to the earlier
 step run and where its outputs are.
 """
 
@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS steps (key TEXT PRIMARY KEY, run_name TEXT NOT NULL, 
                                   created REAL NOT NULL);
 """
 _CHUNK = 1 << 20
+# A file changed within this many ns of being hashed may change again within the same timestamp
+# tick (ext4 stamps with a coarse clock), keeping size and mtime: such "racy" digests are not
+# remembered, so the file is read again next time (git's racy-index rule).
+_RACY_NS = 2_000_000_000
 
 
 @dataclass
@@ -93,13 +97,15 @@ class StepCache:
             stats.append((rel, str(file), st.st_size, st.st_mtime_ns))
         known = self._known([s[1] for s in stats])
         fresh: list[tuple[str, int, int, str]] = []
+        racy_after = time.time_ns() - _RACY_NS
         for rel, key, size, mtime in stats:
             remembered = known.get(key)
             if remembered is not None and remembered[0] == size and remembered[1] == mtime:
                 digest = remembered[2]
             else:
                 digest = _file_digest(Path(key))
-                fresh.append((key, size, mtime, digest))
+                if mtime < racy_after:
+                    fresh.append((key, size, mtime, digest))
             total.update(f"{rel}\0{digest}\n".encode())
         if fresh:
             with self._lock:
