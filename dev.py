@@ -70,7 +70,7 @@ def demo() -> int:
     return code
 
 
-DEMOS = ["examples/hello/job.yml"]
+DEMOS = ["examples/hello/job.yml", "examples/pipeline/pipeline.yml"]
 
 
 def test(extra: list[str]) -> int:

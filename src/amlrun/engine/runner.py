@@ -69,7 +69,8 @@ def run_job(request: RunRequest, reporter: Reporter | None = None,
 
 def write_spec_copy(node: Node, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "spec.yml").write_text(yaml.safe_dump(node.source.data, sort_keys=False))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: 5x faster
+    (run_dir / "spec.yml").write_text(yaml.dump(node.source.data, Dumper=dumper, sort_keys=False))
 
 
 def _run_command_job(node: Node, request: RunRequest, store: RunStore, data: DataContext, name: str,

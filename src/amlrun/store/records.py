@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,11 +92,37 @@ class RunStore:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = root / "runs.db"
+        self._held: sqlite3.Connection | None = None
+        self._held_lock = threading.Lock()
         with self._connect() as db:
             db.executescript(_SCHEMA)
 
     @contextmanager
+    def hold(self) -> Iterator[RunStore]:
+        """Keep one connection open (shared by threads) while many records change, e.g. a pipeline's.
+
+        Opening and closing per write costs a WAL checkpoint each time; holding costs nothing.
+        """
+        if self._held is not None:
+            yield self
+            return
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        self._held = db
+        try:
+            yield self
+        finally:
+            with self._held_lock:
+                self._held = None
+                db.close()
+
+    @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        if self._held is not None:
+            with self._held_lock:
+                yield self._held
+            return
         db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -111,18 +138,42 @@ class RunStore:
         with self._connect() as db:
             return db.execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone() is not None
 
-    def save(self, record: RunRecord) -> None:
+    def save(self, record: RunRecord, write_json: bool = True) -> None:
+        """Index the record; `write_json=False` skips record.json for short-lived states (hot paths)."""
         row = asdict(record)
         row["extra"] = json.dumps(record.extra, default=str)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._connect() as db:
             db.execute(f"INSERT OR REPLACE INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
+        if not write_json:
+            return
         run_dir = Path(record.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / "record.json.tmp"
         tmp.write_text(json.dumps(asdict(record), indent=2, default=str))
         os.replace(tmp, run_dir / "record.json")
+
+    def save_many(self, records: list[RunRecord]) -> None:
+        """Index several new records in one transaction (no record.json: they follow with results)."""
+        if not records:
+            return
+        rows = []
+        for record in records:
+            row = asdict(record)
+            row["extra"] = json.dumps(record.extra, default=str)
+            rows.append(row)
+        cols = ", ".join(rows[0])
+        marks = ", ".join("?" for _ in rows[0])
+        with self._connect() as db:
+            db.execute("BEGIN")
+            try:
+                db.executemany(f"INSERT OR REPLACE INTO runs ({cols}) VALUES ({marks})",
+                               [tuple(r.values()) for r in rows])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def update(self, record: RunRecord, **changes: Any) -> RunRecord:
         for key, value in changes.items():

@@ -1,0 +1,28 @@
+"""Helpers for pipeline tests: read run records the way `amlrun show` does, but as data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from amlrun.store.records import RunRecord, RunStore
+
+__all__ = ["ran_steps", "step_records"]
+
+
+def step_records(store: Path, run: str) -> dict[str, RunRecord]:
+    """step path -> record, for every (nested) step of pipeline run `run`."""
+    db = RunStore(store)
+    found: dict[str, RunRecord] = {}
+
+    def walk(name: str) -> None:
+        for child in db.children(name):
+            found[child.extra["step_path"]] = child
+            walk(child.name)
+
+    walk(run)
+    return found
+
+
+def ran_steps(log: Path) -> list[str]:
+    """Steps that really ran, in order: each test step appends its name to a shared file."""
+    return log.read_text().split() if log.exists() else []

@@ -1,0 +1,339 @@
+"""Pipeline jobs run locally as real subprocesses: DAG, concurrency, failures, reuse, resume, --step."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amlrun.store.records import RunStore
+from conftest import EXAMPLES, SRC
+from pipeline_fixtures import ran_steps, step_records
+
+BLOB = Path("datastores") / "workspaceblobstore" / "azureml"
+
+
+def test_example_train_score_eval_writes_the_pipeline_output(amlrun, store: Path) -> None:
+    result = amlrun("run", EXAMPLES / "pipeline" / "pipeline.yml", "--name", "demo1")
+    assert result.code == 0, result.text
+    metrics = json.loads((store / BLOB / "demo1" / "metrics" / "metrics.json").read_text())
+    assert metrics["rows"] == 15 and metrics["mae"] < 1.5
+    steps = step_records(store, "demo1")
+    assert {p: r.status for p, r in steps.items()} == {"train": "Completed", "score": "Completed",
+                                                       "evaluate": "Completed"}
+    # intermediate data lands in AzureML's default layout, under the step run's id
+    model = store / BLOB / steps["train"].name / "model" / "model.json"
+    assert set(json.loads(model.read_text())) == {"w", "b"}
+    shown = amlrun("show", "demo1")
+    assert "train" in shown.out and "evaluate" in shown.out and "Completed" in shown.out
+    # an unchanged second run reuses every step and still fills the pipeline output
+    again = amlrun("run", EXAMPLES / "pipeline" / "pipeline.yml", "--name", "demo2")
+    assert again.code == 0, again.text
+    reused = step_records(store, "demo2")
+    assert all(r.status == "Reused" for r in reused.values())
+    assert reused["train"].reused_from == steps["train"].name
+    # as in AzureML, a reused step's outputs are the earlier run's; nothing was copied for them
+    assert reused["train"].extra["outputs"]["model"] == str(model.parent)
+    assert not (store / BLOB / reused["train"].name).exists()
+    assert json.loads((store / BLOB / "demo2" / "metrics" / "metrics.json").read_text()) == metrics
+    assert "reused from" in amlrun("show", "demo2").out
+
+
+def _diamond(write, tmp_path: Path, b_cmd: str = "sleep 1", c_cmd: str = "sleep 1", settings: str = "") -> Path:
+    log = tmp_path / "ran.txt"
+    return write("diamond/pipeline.yml", f"""
+        type: pipeline
+        inputs:
+          seed:
+            type: uri_file
+            path: ./seed.txt
+          other:
+            type: uri_file
+            path: ./other.txt
+        {settings}
+        jobs:
+          a:
+            command: echo a >> {log}; cp ${{{{inputs.seed}}}} ${{{{outputs.out}}}}/seed.txt
+            inputs:
+              seed: ${{{{parent.inputs.seed}}}}
+            outputs:
+              out:
+          b:
+            command: echo b >> {log}; {b_cmd}; cat ${{{{inputs.x}}}}/seed.txt > ${{{{outputs.out}}}}/b.txt
+            inputs:
+              x: ${{{{parent.jobs.a.outputs.out}}}}
+            outputs:
+              out:
+          c:
+            command: echo c >> {log}; {c_cmd}; cat ${{{{inputs.y}}}} > ${{{{outputs.out}}}}/c.txt
+            inputs:
+              y: ${{{{parent.inputs.other}}}}
+              x: ${{{{parent.jobs.a.outputs.out}}}}
+            outputs:
+              out:
+          d:
+            command: echo d >> {log}; cat ${{{{inputs.b}}}}/b.txt ${{{{inputs.c}}}}/c.txt
+            inputs:
+              b: ${{{{parent.jobs.b.outputs.out}}}}
+              c: ${{{{parent.jobs.c.outputs.out}}}}
+    """)
+
+
+def test_diamond_runs_b_and_c_at_the_same_time(amlrun, write, store: Path, tmp_path: Path) -> None:
+    write("diamond/seed.txt", "seed-1\n")
+    write("diamond/other.txt", "other-1\n")
+    job = _diamond(write, tmp_path)
+    result = amlrun("run", job, "--name", "dia", "--max-parallel", "2")
+    assert result.code == 0, result.text
+    assert "d | seed-1" in result.out and "d | other-1" in result.out
+    steps = step_records(store, "dia")
+    b, c, a, d = steps["b"], steps["c"], steps["a"], steps["d"]
+    assert b.started < c.ended and c.started < b.ended, "b and c did not overlap"
+    assert a.ended <= min(b.started, c.started) and d.started >= max(b.ended, c.ended)
+    assert sorted(ran_steps(tmp_path / "ran.txt")) == ["a", "b", "c", "d"]
+
+
+def test_changed_input_file_reruns_only_its_dependants(amlrun, write, store: Path, tmp_path: Path) -> None:
+    write("diamond/seed.txt", "seed-1\n")
+    other = write("diamond/other.txt", "other-1\n")
+    job = _diamond(write, tmp_path, b_cmd="true", c_cmd="true")
+    assert amlrun("run", job, "--name", "first").code == 0
+    log = tmp_path / "ran.txt"
+    log.unlink()
+    assert amlrun("run", job, "--name", "second").code == 0
+    assert ran_steps(log) == []
+    time.sleep(0.01)
+    other.write_text("other-2\n")
+    changed = amlrun("run", job, "--name", "third")
+    assert changed.code == 0, changed.text
+    assert sorted(ran_steps(log)) == ["c", "d"]
+    assert "d | other-2" in changed.out
+    states = {p: r.status for p, r in step_records(store, "third").items()}
+    assert states == {"a": "Reused", "b": "Reused", "c": "Completed", "d": "Completed"}
+    # the same content again is a cache hit again, whatever the file's timestamps say
+    log.unlink()
+    other.write_text("other-2\n")
+    assert amlrun("run", job, "--name", "fourth").code == 0 and ran_steps(log) == []
+    assert amlrun("run", job, "--name", "forced", "--force-rerun").code == 0
+    assert sorted(ran_steps(log)) == ["a", "b", "c", "d"]
+
+
+def test_failing_step_skips_downstream_and_sibling_finishes(amlrun, write, store: Path, tmp_path: Path) -> None:
+    write("diamond/seed.txt", "seed\n")
+    write("diamond/other.txt", "other\n")
+    job = _diamond(write, tmp_path, b_cmd="exit 7", c_cmd="sleep 0.5")
+    result = amlrun("run", job, "--name", "broken")
+    assert result.code == 1
+    states = {p: r.status for p, r in step_records(store, "broken").items()}
+    assert states == {"a": "Completed", "b": "Failed", "c": "Completed", "d": "Skipped"}
+    assert RunStore(store).get("broken").status == "Failed"
+    assert step_records(store, "broken")["b"].exit_code == 7
+    assert "d" not in ran_steps(tmp_path / "ran.txt")
+
+
+def test_continue_on_step_failure_false_cancels_running_steps(amlrun, write, store: Path, tmp_path: Path) -> None:
+    write("diamond/seed.txt", "seed\n")
+    write("diamond/other.txt", "other\n")
+    job = _diamond(write, tmp_path, b_cmd="sleep 0.3; exit 1", c_cmd="sleep 20",
+                   settings="settings:\n          continue_on_step_failure: false")
+    started = time.monotonic()
+    result = amlrun("run", job, "--name", "fastfail", "--max-parallel", "2")
+    assert result.code == 1
+    assert time.monotonic() - started < 15, "the running sibling was not stopped"
+    states = {p: r.status for p, r in step_records(store, "fastfail").items()}
+    assert states == {"a": "Completed", "b": "Failed", "c": "Canceled", "d": "Skipped"}
+
+
+def test_resume_after_failure_runs_only_what_is_left(amlrun, write, store: Path, tmp_path: Path) -> None:
+    write("diamond/seed.txt", "seed\n")
+    write("diamond/other.txt", "other\n")
+    gate = tmp_path / "gate"
+    job = _diamond(write, tmp_path, b_cmd=f"test -e {gate} || exit 4", c_cmd="true")
+    assert amlrun("run", job, "--name", "halfway").code == 1
+    log = tmp_path / "ran.txt"
+    assert sorted(ran_steps(log)) == ["a", "b", "c"]
+    before = step_records(store, "halfway")
+    log.unlink()
+    gate.touch()
+    resumed = amlrun("resume", "halfway")
+    assert resumed.code == 0, resumed.text
+    assert sorted(ran_steps(log)) == ["b", "d"]
+    after = step_records(store, "halfway")
+    assert {p: r.status for p, r in after.items()} == {"a": "Completed", "b": "Completed", "c": "Completed",
+                                                        "d": "Completed"}
+    assert after["a"].started == before["a"].started and after["b"].name == before["b"].name
+    assert list(after) == list(before), "resume changed the order of the steps"
+    assert RunStore(store).get("halfway").status == "Completed"
+    assert "already completed" in amlrun("resume", "halfway").err
+
+
+def test_single_step_uses_latest_upstream_outputs(amlrun, write, store: Path, tmp_path: Path) -> None:
+    write("diamond/seed.txt", "seed-s\n")
+    write("diamond/other.txt", "other-s\n")
+    job = _diamond(write, tmp_path, b_cmd="true", c_cmd="true")
+    missing = amlrun("run", job, "--step", "d")
+    assert missing.code == 1
+    assert "no successful run" in missing.err and "hint:" in missing.err
+    assert RunStore(store).recent() == [] and not (store / "runs").exists()  # nothing half-written
+    assert amlrun("run", job, "--name", "full").code == 0
+    log = tmp_path / "ran.txt"
+    log.unlink()
+    single = amlrun("run", job, "--step", "d", "--name", "only_d")
+    assert single.code == 0, single.text
+    assert ran_steps(log) == ["d"] and "d | seed-s" in single.out
+    assert list(step_records(store, "only_d")) == ["d"]
+    unknown = amlrun("run", job, "--step", "nope")
+    assert unknown.code == 2 and "no step 'nope'" in unknown.err
+
+
+def test_set_overrides_step_and_pipeline_inputs(amlrun, write) -> None:
+    job = write("ov/pipeline.yml", """
+        type: pipeline
+        inputs:
+          greeting: hello
+        jobs:
+          say:
+            command: echo "${{inputs.greeting}} ${{inputs.times}}"
+            inputs:
+              greeting: ${{parent.inputs.greeting}}
+              times: 1
+    """)
+    plain = amlrun("run", job)
+    assert "say | hello 1" in plain.out, plain.text
+    changed = amlrun("run", job, "--set", "inputs.greeting=bonjour", "--set", "jobs.say.inputs.times=3")
+    assert changed.code == 0, changed.text
+    assert "say | bonjour 3" in changed.out
+
+
+def test_nested_pipeline_component(amlrun, write, store: Path) -> None:
+    write("nested/components/double.yml", """
+        type: command
+        inputs:
+          numbers: {type: uri_folder}
+        outputs:
+          doubled: {type: uri_folder}
+        command: awk '{print $1*2}' ${{inputs.numbers}}/n.txt > ${{outputs.doubled}}/n.txt
+    """)
+    write("nested/components/twice.yml", """
+        type: pipeline
+        inputs:
+          numbers: {type: uri_folder}
+        outputs:
+          result: {type: uri_folder}
+        jobs:
+          first:
+            type: command
+            component: ./double.yml
+            inputs:
+              numbers: ${{parent.inputs.numbers}}
+          second:
+            type: command
+            component: ./double.yml
+            inputs:
+              numbers: ${{parent.jobs.first.outputs.doubled}}
+            outputs:
+              doubled: ${{parent.outputs.result}}
+    """)
+    job = write("nested/pipeline.yml", """
+        type: pipeline
+        outputs:
+          final: {type: uri_folder}
+        jobs:
+          make:
+            command: printf '1\\n2\\n' > ${{outputs.numbers}}/n.txt
+            outputs:
+              numbers:
+          quadruple:
+            type: pipeline
+            component: ./components/twice.yml
+            inputs:
+              numbers: ${{parent.jobs.make.outputs.numbers}}
+          show:
+            command: cat ${{inputs.result}}/n.txt
+            inputs:
+              result: ${{parent.jobs.quadruple.outputs.result}}
+            outputs:
+              copy: ${{parent.outputs.final}}
+    """)
+    result = amlrun("run", job, "--name", "nest")
+    assert result.code == 0, result.text
+    assert "show | 4" in result.out and "show | 8" in result.out
+    steps = step_records(store, "nest")
+    assert set(steps) == {"make", "quadruple", "quadruple.first", "quadruple.second", "show"}
+    assert steps["quadruple.first"].parent == steps["quadruple"].name
+    assert steps["quadruple"].status == "Completed"
+    shown = amlrun("show", "nest").out
+    assert shown.index("  make ") < shown.index("  quadruple ") < shown.index("    first ") < shown.index("  show ")
+
+
+def test_non_deterministic_component_always_runs(amlrun, write, tmp_path: Path) -> None:
+    log = tmp_path / "ran.txt"
+    write("nd/stamp.yml", f"""
+        type: command
+        is_deterministic: false
+        command: echo stamp >> {log}
+    """)
+    job = write("nd/pipeline.yml", """
+        type: pipeline
+        jobs:
+          stamp:
+            type: command
+            component: ./stamp.yml
+    """)
+    forced = write("nd/forced.yml", f"""
+        type: pipeline
+        settings:
+          force_rerun: true
+        jobs:
+          again:
+            command: echo again >> {log}
+    """)
+    for _ in range(2):
+        assert amlrun("run", job).code == 0
+        assert amlrun("run", forced).code == 0
+    assert ran_steps(log) == ["stamp", "again", "stamp", "again"]
+
+
+def test_ctrl_c_kills_steps_and_records_canceled(store: Path, write, tmp_path: Path) -> None:
+    marker = tmp_path / "survivor"
+    job = write("int/pipeline.yml", f"""
+        type: pipeline
+        jobs:
+          slow:
+            command: (sleep 3; touch {marker}) & sleep 30
+            outputs:
+              o:
+          after:
+            command: echo never
+            inputs:
+              x: ${{{{parent.jobs.slow.outputs.o}}}}
+    """)
+    env = {**os.environ, "AMLRUN_HOME": str(store), "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen([sys.executable, "-m", "amlrun", "run", str(job), "--name", "stopme"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if (store / "runs.db").exists() and step_records(store, "stopme").get("slow") is not None \
+                and step_records(store, "stopme")["slow"].status == "Running":
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    states = {p: r.status for p, r in step_records(store, "stopme").items()}
+    assert states == {"slow": "Canceled", "after": "Canceled"}
+    assert RunStore(store).get("stopme").status == "Canceled"
+    time.sleep(3.2)
+    assert not marker.exists(), "a child of the canceled step kept running"
+
+
+def test_example_pipeline_is_valid_for_azure_ai_ml() -> None:
+    """The demo must be a pipeline the service accepts as is, not just one amlrun runs."""
+    load_job = __import__("azure.ai.ml", fromlist=["load_job"]).load_job
+    result = load_job(EXAMPLES / "pipeline" / "pipeline.yml")._validate()
+    assert result.passed, result.error_messages
