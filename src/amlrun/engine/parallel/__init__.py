@@ -1,0 +1,18 @@
+"""Parallel jobs (`type: parallel`) run locally with the service's semantics.
+
+    plan.py       settings from YAML and PRS flags; plan_parallel_step
+    partition.py  input -> mini-batch descriptors (files, or pickled DataFrames from an MLTable)
+    worker.py     the worker process: init(), run(mini_batch[, context]), shutdown()
+    driver.py     scheduling, retries, timeouts, replaced workers, thresholds
+    journal.py    durable per-mini-batch state, exactly-once append_row output
+    summary.py    logs/job_result.txt, processed_mini-batches.csv, ...
+    progress.py   a live bar or plain lines
+    step.py       run_parallel_step (pipeline steps and standalone jobs)
+    job.py        run_parallel_job / resume_parallel_job (standalone job files)
+"""
+
+from amlrun.engine.parallel.job import resume_parallel_job, run_parallel_job
+from amlrun.engine.parallel.plan import ParallelSettings, plan_parallel_step
+from amlrun.engine.parallel.step import run_parallel_step
+
+__all__ = ["ParallelSettings", "plan_parallel_step", "resume_parallel_job", "run_parallel_job", "run_parallel_step"]
