@@ -32,12 +32,10 @@ from typing import Any
 from amlrun.engine.parallel.journal import Commit, Journal
 from amlrun.engine.parallel.partition import MiniBatch
 from amlrun.engine.parallel.plan import ParallelSettings
+from amlrun.engine.parallel.spawn import WORKER_SCRIPT, ForkedProcess, Zygote, fork_supported
 from amlrun.errors import AmlrunError
 
 __all__ = ["DriverResult", "Stats", "WorkerSpec", "drive"]
-
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-
 
 @dataclass
 class WorkerSpec:
@@ -63,7 +61,8 @@ class Stats:
     items_failed: int = 0
     workers: int = 0
     started: float = field(default_factory=time.monotonic)
-    first_started: float | None = None  # seconds from start to the first mini-batch handed to init()ed worker
+    first_started: float | None = None  # seconds from start to the first mini-batch handed to an init()ed worker
+    partitioned: float | None = None  # seconds from start until every mini-batch was known
 
     @property
     def done(self) -> int:
@@ -80,13 +79,20 @@ class DriverResult:
 @dataclass
 class _Worker:
     name: str
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | ForkedProcess
     inbox: Connection
     outbox: Connection
     ready: bool = False
-    batch: MiniBatch | None = None
-    deadline: float = 0.0
-    started: float = 0.0
+    queue: deque[MiniBatch] = field(default_factory=deque)  # sent, in order; the head is running
+    deadline: float = 0.0  # of the head
+    started: float = 0.0  # of the head
+
+    @property
+    def batch(self) -> MiniBatch | None:
+        return self.queue[0] if self.queue else None
+
+    def start_head(self, now: float, timeout: float) -> None:
+        self.started, self.deadline = now, now + timeout
 
 
 class _Abort(Exception):
@@ -109,7 +115,7 @@ def _signal_name(code: int | None) -> str:
 class _Driver:
     def __init__(self, settings: ParallelSettings, spec: WorkerSpec, journal: Journal, workers: int,
                  on_progress: Callable[[Stats], None], on_error: Callable[[int, int, str], None],
-                 cancel: threading.Event | None) -> None:
+                 cancel: threading.Event | None, started: float | None = None) -> None:
         self.settings = settings
         self.spec = spec
         self.journal = journal
@@ -118,6 +124,8 @@ class _Driver:
         self.on_error = on_error
         self.cancel = cancel
         self.stats = Stats(workers=workers)
+        if started is not None:
+            self.stats.started = started
         self.pending: deque[MiniBatch] = deque()
         self.attempts: dict[int, int] = {}
         self.workers: list[_Worker] = []
@@ -126,6 +134,7 @@ class _Driver:
         self.unscheduled_first_attempts = 0
         self.to_commit: list[tuple[Commit, str, str | None]] = []
         self.finished_work: set[int] = set(journal.succeeded())
+        self.zygote: Zygote | None = None
 
     # -- workers -------------------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
@@ -140,10 +149,15 @@ class _Driver:
         out_dir, err_dir = self.spec.logs / "stdout", self.spec.logs / "stderr"
         out_dir.mkdir(parents=True, exist_ok=True)
         err_dir.mkdir(parents=True, exist_ok=True)
+        proc: subprocess.Popen[bytes] | ForkedProcess | None = None
         with open(out_dir / f"{name}.stdout.txt", "ab") as out, open(err_dir / f"{name}.stderr.txt", "ab") as err:
-            proc = subprocess.Popen([self.spec.python, str(WORKER_SCRIPT)], env=env, stdout=out, stderr=err,
-                                    stdin=subprocess.DEVNULL, pass_fds=(to_worker_r, from_worker_w),
-                                    cwd=self.spec.config["code_dir"], start_new_session=True)
+            if self.zygote is not None and self.zygote.alive:
+                with contextlib.suppress(OSError):
+                    proc = self.zygote.spawn(name, [to_worker_r, from_worker_w, out.fileno(), err.fileno()])
+            if proc is None:
+                proc = subprocess.Popen([self.spec.python, str(WORKER_SCRIPT)], env=env, stdout=out, stderr=err,
+                                        stdin=subprocess.DEVNULL, pass_fds=(to_worker_r, from_worker_w),
+                                        cwd=self.spec.config["code_dir"], start_new_session=True)
         os.close(to_worker_r)
         os.close(from_worker_w)
         worker = _Worker(name, proc, Connection(to_worker_w, readable=False), Connection(from_worker_r, writable=False))
@@ -152,7 +166,9 @@ class _Driver:
 
     def _kill(self, worker: _Worker) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(worker.proc.pid, signal.SIGKILL)
+            os.killpg(worker.proc.pid, signal.SIGKILL)  # the worker and the tools it started
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(worker.proc.pid, signal.SIGKILL)  # in case it had no session of its own yet
         with contextlib.suppress(subprocess.TimeoutExpired):
             worker.proc.wait(timeout=5)
         self._forget(worker)
@@ -175,6 +191,8 @@ class _Driver:
                     worker.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         for worker in list(self.workers):
             self._kill(worker)
+        if self.zygote is not None:
+            self.zygote.close()
 
     # -- outcomes ------------------------------------------------------------------------------------
     def _attempt_failed(self, batch: MiniBatch, reason: str, duration: float) -> None:
@@ -232,9 +250,11 @@ class _Driver:
         if kind == "init_error":
             raise _Abort("Failed", f"init() of the entry script failed in {worker.name}:\n{message[1].rstrip()}")
         batch = worker.batch
-        worker.batch = None
         if batch is None or message[1] != batch.index:
             return
+        worker.queue.popleft()
+        if worker.queue:
+            worker.start_head(time.monotonic(), self.settings.timeout)
         if kind == "error":
             self._attempt_failed(batch, message[2], message[3])
             return
@@ -253,6 +273,7 @@ class _Driver:
         code = worker.proc.returncode
         batch = worker.batch
         self._kill(worker)
+        self._requeue_waiting(worker)
         if not worker.ready:
             raise _Abort("Failed", f"worker {worker.name} exited with {_signal_name(code)} before init() finished"
                                    f" (see logs/user/stderr/{worker.name}.stderr.txt)")
@@ -267,26 +288,37 @@ class _Driver:
             if worker.batch is not None and now > worker.deadline:
                 batch = worker.batch
                 self._kill(worker)
+                self._requeue_waiting(worker)
                 self._attempt_failed(batch, f"run() of mini-batch {batch.index} took longer than "
                                             f"retry_settings.timeout={self.settings.timeout:g}s; worker "
                                             f"{worker.name} was killed", now - worker.started)
                 self._spawn()
 
+    def _requeue_waiting(self, worker: _Worker) -> None:
+        """Mini-batches sent to a lost worker behind the one it was running never started: no attempt used."""
+        waiting = list(worker.queue)[1:]
+        worker.queue.clear()
+        self.pending.extendleft(reversed(waiting))
+
     def _dispatch(self) -> None:
-        for worker in self.workers:
-            if not self.pending:
-                return
-            if worker.ready and worker.batch is None:
+        """Give idle workers a mini-batch; while plenty are left, a second one queued behind it, so a
+        worker never waits for the driver between two mini-batches."""
+        for depth in (1, 2):
+            for worker in self.workers:
+                if not self.pending or (depth == 2 and len(self.pending) <= len(self.workers)):
+                    return
+                if not worker.ready or len(worker.queue) >= depth:
+                    continue
                 batch = self.pending.popleft()
                 if batch.index not in self.attempts:
                     self.attempts[batch.index] = 1
                     self.unscheduled_first_attempts -= 1
                     self.stats.scheduled += 1
-                worker.batch = batch
-                worker.started = time.monotonic()
-                worker.deadline = worker.started + self.settings.timeout
-                if self.stats.first_started is None:
-                    self.stats.first_started = worker.started - self.stats.started
+                worker.queue.append(batch)
+                if len(worker.queue) == 1:
+                    worker.start_head(time.monotonic(), self.settings.timeout)
+                    if self.stats.first_started is None:
+                        self.stats.first_started = worker.started - self.stats.started
                 with contextlib.suppress(OSError):  # a gone worker is reported by its pipe's EOF
                     worker.inbox.send(("run", *batch.message()))
 
@@ -296,6 +328,10 @@ class _Driver:
         errors: list[BaseException] = []
         thread = threading.Thread(target=_partition_into, args=(batches, feed_w, errors), daemon=True)
         thread.start()
+        if fork_supported():
+            with contextlib.suppress(OSError):
+                self.zygote = Zygote(self.spec.python, self.spec.env, self.spec.config,
+                                     self.spec.logs.parent / "sys" / "zygote.txt", self.spec.config["code_dir"])
         for _ in range(self.size):
             self._spawn()
         last_progress = 0.0
@@ -304,7 +340,7 @@ class _Driver:
                 if self.cancel is not None and self.cancel.is_set():
                     raise _Abort("Canceled", "canceled")
                 self._dispatch()
-                busy = any(w.batch is not None for w in self.workers)
+                busy = any(w.queue for w in self.workers)
                 if self.partition_done and not self.pending and not busy:
                     self._flush()
                     break
@@ -327,6 +363,7 @@ class _Driver:
                                 break
                     except (EOFError, OSError):
                         self._on_worker_gone(worker)
+                self._dispatch()  # hand out work before the (fsyncing) commit
                 self._flush()
                 self._check_timeouts()
                 now = time.monotonic()
@@ -361,6 +398,7 @@ class _Driver:
             chunk = None
         if chunk is None:
             self.partition_done = True
+            self.stats.partitioned = time.monotonic() - self.stats.started
             if errors:
                 error = errors[0]
                 message = error.render() if isinstance(error, AmlrunError) else f"{type(error).__name__}: {error}"
@@ -405,6 +443,9 @@ def _partition_into(batches: Iterator[MiniBatch], feed: Connection, errors: list
 
 def drive(settings: ParallelSettings, spec: WorkerSpec, journal: Journal, batches: Iterator[MiniBatch],
           workers: int, on_progress: Callable[[Stats], None], on_error: Callable[[int, int, str], None],
-          cancel: threading.Event | None = None) -> DriverResult:
-    """Run every mini-batch `journal` has not committed as succeeded; return the job's outcome."""
-    return _Driver(settings, spec, journal, workers, on_progress, on_error, cancel).run(batches)
+          cancel: threading.Event | None = None, started: float | None = None) -> DriverResult:
+    """Run every mini-batch `journal` has not committed as succeeded; return the job's outcome.
+
+    `started` (time.monotonic()) is when the step began, for the time-to-first-mini-batch figure.
+    """
+    return _Driver(settings, spec, journal, workers, on_progress, on_error, cancel, started).run(batches)

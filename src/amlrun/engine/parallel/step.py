@@ -108,11 +108,12 @@ def run_parallel_step(plan: StepPlan, reporter: Reporter, cancel: threading.Even
             "AMLRUN_PRS_WORKING_DIR": str(work_dir / "working"),
             "AMLRUN_PRS_LOGGING_LEVEL": settings.logging_level,
         })
+        input_type = plan.inputs[settings.input_data].type
         spec = WorkerSpec(python=plan.environment.python, env=env, logs=logs / "user", config={
             "code_dir": str(code_dir), "entry_script": settings.entry_script, "argv": argv,
             "header": settings.append_row_dataframe_header, "dataset": settings.input_data,
+            "tabular": input_type == "mltable",
         })
-        input_type = plan.inputs[settings.input_data].type
         batches = iter_mini_batches(input_type, Path(source.value), settings.mini_batch_size,
                                     settings.partition_keys, work_dir)
         progress = ProgressView(reporter, step)
@@ -120,7 +121,7 @@ def run_parallel_step(plan: StepPlan, reporter: Reporter, cancel: threading.Even
                        + ("es" if workers != 1 else "") + f", logs in {logs}")
         try:
             result = drive(settings, spec, journal, batches, workers, progress.update,
-                           lambda i, a, m: append_error_log(logs, i, a, m), cancel)
+                           lambda i, a, m: append_error_log(logs, i, a, m), cancel, started)
         except BaseException:
             progress.close(None)
             raise

@@ -44,6 +44,7 @@ def summary_counts(journal: Journal, result: DriverResult) -> dict[str, Any]:
         "items_failed": sum(c.failed_items for c in commits),
         "workers": stats.workers,
         "first_mini_batch_seconds": None if stats.first_started is None else round(stats.first_started, 3),
+        "partition_seconds": None if stats.partitioned is None else round(stats.partitioned, 3),
         "error": result.error,
     }
 

@@ -18,7 +18,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-__all__ = ["MiniBatchContext", "format_rows", "main"]
+__all__ = ["MiniBatchContext", "format_rows", "main", "serve", "zygote"]
 
 
 class MiniBatchContext:
@@ -86,15 +86,14 @@ def _mini_batch(kind: str, payload: Any) -> Any:
     return list(payload)
 
 
-def main() -> int:
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]  # our modules must not shadow theirs
-    config = json.loads(os.environ["AMLRUN_PRS_CONFIG"])
-    read_fd, write_fd = (int(x) for x in os.environ["AMLRUN_PRS_FDS"].split(","))
+def serve(config: dict[str, Any], read_fd: int, write_fd: int) -> int:
+    """Be one worker: init(), then run() every mini-batch the driver sends, then shutdown()."""
     inbox = Connection(read_fd, writable=False)
     outbox = Connection(write_fd, readable=False)
     os.chdir(config["code_dir"])
     try:
+        if config.get("tabular"):
+            import pandas  # noqa: F401 - import while the driver still reads the table, not on the first mini-batch
         module = _load_script(config)
         if callable(getattr(module, "init", None)):
             module.init()
@@ -132,6 +131,72 @@ def main() -> int:
             traceback.print_exc()
     sys.stdout.flush()
     return 0
+
+
+def _reap(sock: Any) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        sock.send(f"exit {pid} {os.waitstatus_to_exitcode(status)}".encode())
+
+
+def zygote(config: dict[str, Any], control_fd: int) -> int:
+    """Import the heavy modules once, then fork a fresh worker per request from the driver.
+
+    Requests arrive on a SOCK_SEQPACKET socket with four file descriptors (the worker's two pipe
+    ends, its stdout and stderr); replies are `pid <n>`, and `exit <pid> <code>` whenever a worker ends.
+    """
+    import select
+    import socket
+
+    if config.get("tabular"):
+        import pandas  # noqa: F401
+    os.chdir(config["code_dir"])
+    sock = socket.socket(fileno=control_fd)
+    while True:
+        readable, _, _ = select.select([sock], [], [], 0.1)
+        _reap(sock)
+        if not readable:
+            continue
+        message, fds, _, _ = socket.recv_fds(sock, 65536, 4)
+        if not message:
+            return 0  # the driver is gone; workers notice through their own pipes
+        name = json.loads(message)["worker"]
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                sock.close()
+                os.setsid()
+                os.dup2(fds[2], 1)
+                os.dup2(fds[3], 2)
+                os.close(fds[2])
+                os.close(fds[3])
+                os.environ["AMLRUN_PRS_WORKER"] = name
+                code = serve({**config, "worker": name}, fds[0], fds[1])
+            except BaseException:  # noqa: BLE001
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        sock.send(f"pid {pid}".encode())
+
+
+def main() -> int:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]  # our modules must not shadow theirs
+    config = json.loads(os.environ["AMLRUN_PRS_CONFIG"])
+    if os.environ.get("AMLRUN_PRS_ZYGOTE_FD"):
+        return zygote(config, int(os.environ.pop("AMLRUN_PRS_ZYGOTE_FD")))
+    read_fd, write_fd = (int(x) for x in os.environ["AMLRUN_PRS_FDS"].split(","))
+    return serve(config, read_fd, write_fd)
 
 
 if __name__ == "__main__":
