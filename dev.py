@@ -66,7 +66,7 @@ def demo() -> int:
     return code
 
 
-DEMOS = ["examples/hello/job.yml"]
+DEMOS = ["examples/hello/job.yml", "examples/dispatch_table/job.yml"]
 
 
 def test(extra: list[str]) -> int:

@@ -40,6 +40,7 @@ def test_file_input_rows_once_each_with_prs_flags_and_entry_script(amlrun, store
                    program_arguments="--tag t1 --error_threshold 3 --progress_update_timeout 30 --copy_logs_to_parent")
     result = amlrun("run", job, "--name", "files1")
     assert result.code == 0, result.text
+    assert "3/3 mini-batches, 7 items ok" in result.err  # plain progress lines when not a terminal
     rows = read_rows(store, "files1")
     assert sorted(rows) == sorted(f"t1 {f}" for f in EXPECTED)
     assert [r["items"] for r in _csv(store, "files1")] == ["3", "3", "1"]
@@ -203,8 +204,9 @@ def test_allowed_failed_percent_is_checked_over_all_mini_batches(amlrun, store: 
 
 def test_summary_only_writes_no_rows(amlrun, store: Path, tmp_path: Path) -> None:
     job = file_job(tmp_path, ECHO, append=False, program_arguments="--tag s")
-    result = amlrun("run", job, "--name", "summ1")
+    result = amlrun("run", job, "--name", "summ1", "--max-workers", "1")
     assert result.code == 0, result.text
+    assert "running 1 worker processes instead of 2" in result.err and "capped by --max-workers" in result.err
     out = store / "datastores" / "workspaceblobstore" / "azureml" / "summ1" / "results"
     assert not out.exists() or not any(p.name == "results" for p in out.iterdir())
     assert len(_csv(store, "summ1")) == 4
