@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from amlrun.engine.parallel.journal import Commit, Journal
-from amlrun.engine.parallel.plan import parse_mini_batch_size
+from amlrun.engine.parallel.partition import parse_mini_batch_size
 from conftest import SRC
 from parallel_fixtures import file_job, read_rows
 

@@ -23,17 +23,16 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from amlrun.engine.parallel.journal import Commit, Journal
-from amlrun.engine.parallel.partition import MiniBatch
+from amlrun.engine.parallel.partition import MiniBatch, PartitionRequest, stream_mini_batches
 from amlrun.engine.parallel.plan import ParallelSettings
 from amlrun.engine.parallel.spawn import WORKER_SCRIPT, ForkedProcess, Zygote, fork_supported
-from amlrun.errors import AmlrunError
 
 __all__ = ["DriverResult", "Stats", "WorkerSpec", "drive"]
 
@@ -135,6 +134,7 @@ class _Driver:
         self.to_commit: list[tuple[Commit, str, str | None]] = []
         self.finished_work: set[int] = set(journal.succeeded())
         self.zygote: Zygote | None = None
+        self.partitioner: ForkedProcess | None = None
 
     # -- workers -------------------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
@@ -323,15 +323,31 @@ class _Driver:
                     worker.inbox.send(("run", *batch.message()))
 
     # -- loop ----------------------------------------------------------------------------------------
-    def run(self, batches: Iterator[MiniBatch]) -> DriverResult:
-        feed_r, feed_w = _feed_pipe()
-        errors: list[BaseException] = []
-        thread = threading.Thread(target=_partition_into, args=(batches, feed_w, errors), daemon=True)
-        thread.start()
+    def _start_partition(self, request: PartitionRequest) -> Connection:
+        """Tables are read in a process forked from the zygote (warm pandas, no DataFrame in the driver);
+        files, or without a zygote, in a thread of the driver."""
+        if request.tabular and self.zygote is not None:
+            log = self.spec.logs.parent / "sys" / "partition.txt"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError), open(log, "ab") as out:
+                feed, self.partitioner = self.zygote.partition(request.to_dict(), out.fileno(), out.fileno())
+                return feed
+        reader, writer = _feed_pipe()
+
+        def stream() -> None:
+            with contextlib.suppress(OSError):
+                stream_mini_batches(request, writer)
+                writer.close()
+
+        threading.Thread(target=stream, daemon=True).start()
+        return reader
+
+    def run(self, request: PartitionRequest) -> DriverResult:
         if fork_supported():
             with contextlib.suppress(OSError):
                 self.zygote = Zygote(self.spec.python, self.spec.env, self.spec.config,
                                      self.spec.logs.parent / "sys" / "zygote.txt", self.spec.config["code_dir"])
+        feed_r = self._start_partition(request)
         for _ in range(self.size):
             self._spawn()
         last_progress = 0.0
@@ -351,7 +367,7 @@ class _Driver:
                     sources.append(feed_r)
                 for conn in wait(sources, timeout=timeout):
                     if conn is feed_r:
-                        self._on_feed(feed_r, errors)
+                        self._on_feed(feed_r)
                         continue
                     worker = next((w for w in self.workers if w.outbox is conn), None)
                     if worker is None:
@@ -380,6 +396,9 @@ class _Driver:
             raise
         finally:
             feed_r.close()
+            if self.partitioner is not None and self.partitioner.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(self.partitioner.pid, signal.SIGKILL)
         self._stop_all(graceful=True)
         message = self._threshold_message()
         return DriverResult("Failed" if message else "Completed", message, self.stats)
@@ -391,18 +410,17 @@ class _Driver:
             return abort.message
         return None
 
-    def _on_feed(self, feed: Connection, errors: list[BaseException]) -> None:
+    def _on_feed(self, feed: Connection) -> None:
         try:
             chunk = feed.recv()
-        except EOFError:
-            chunk = None
+        except (EOFError, OSError):
+            chunk = ("error", "the process reading the input ended early (see logs/sys/partition.txt)")
+        if isinstance(chunk, tuple):
+            self.partition_done = True
+            raise _Abort("Failed", f"could not split the input into mini-batches: {chunk[1]}")
         if chunk is None:
             self.partition_done = True
             self.stats.partitioned = time.monotonic() - self.stats.started
-            if errors:
-                error = errors[0]
-                message = error.render() if isinstance(error, AmlrunError) else f"{type(error).__name__}: {error}"
-                raise _Abort("Failed", f"could not split the input into mini-batches: {message}")
             self.stats.total = self.stats.skipped + len(self.attempts) + self.unscheduled_first_attempts
             self._check_thresholds()
             return
@@ -421,31 +439,11 @@ def _feed_pipe() -> tuple[Connection, Connection]:
     return reader, writer
 
 
-def _partition_into(batches: Iterator[MiniBatch], feed: Connection, errors: list[BaseException]) -> None:
-    """Runs in a thread: send descriptors in small chunks as soon as they exist (fast first mini-batch)."""
-    chunk: list[MiniBatch] = []
-    last = time.monotonic()
-    try:
-        for batch in batches:
-            chunk.append(batch)
-            if len(chunk) >= 256 or time.monotonic() - last > 0.05 or batch.index < 4:
-                feed.send(chunk)
-                chunk, last = [], time.monotonic()
-        if chunk:
-            feed.send(chunk)
-    except BaseException as exc:  # noqa: BLE001 - reported by the driver
-        errors.append(exc)
-    finally:
-        with contextlib.suppress(OSError):
-            feed.send(None)
-            feed.close()
-
-
-def drive(settings: ParallelSettings, spec: WorkerSpec, journal: Journal, batches: Iterator[MiniBatch],
+def drive(settings: ParallelSettings, spec: WorkerSpec, journal: Journal, request: PartitionRequest,
           workers: int, on_progress: Callable[[Stats], None], on_error: Callable[[int, int, str], None],
           cancel: threading.Event | None = None, started: float | None = None) -> DriverResult:
     """Run every mini-batch `journal` has not committed as succeeded; return the job's outcome.
 
     `started` (time.monotonic()) is when the step began, for the time-to-first-mini-batch figure.
     """
-    return _Driver(settings, spec, journal, workers, on_progress, on_error, cancel, started).run(batches)
+    return _Driver(settings, spec, journal, workers, on_progress, on_error, cancel, started).run(request)

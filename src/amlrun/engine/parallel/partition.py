@@ -13,17 +13,77 @@ resumed run skip the mini-batches its journal already committed.
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amlrun.engine.parallel.plan import DEFAULT_FILE_BATCH, DEFAULT_TABLE_BATCH, parse_mini_batch_size
-from amlrun.errors import DataError
+from amlrun.errors import AmlrunError, DataError
 
-__all__ = ["MiniBatch", "iter_file_batches", "iter_mini_batches", "iter_table_batches"]
+__all__ = ["MiniBatch", "PartitionRequest", "iter_file_batches", "iter_mini_batches", "iter_table_batches",
+           "parse_mini_batch_size", "stream_mini_batches"]
 
+# This module stays light (standard library + amlrun.errors; pandas and mltable imported when used):
+# a process forked from the workers' zygote imports it to read tables outside the driver.
+
+DEFAULT_FILE_BATCH = "10"  # PRS defaults: 10 files per mini-batch, 1 MB of a table
+DEFAULT_TABLE_BATCH = "1mb"
+_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 _PATH_COLUMN = "Path"  # the column mltable adds with include_path_column
+
+
+def parse_mini_batch_size(text: str | int) -> tuple[int, bool]:
+    """`"10"` -> (10, False): a count; `"10kb"` -> (10240, True): bytes (binary multipliers)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)([bB]?)\s*", str(text))
+    if match is None:
+        raise ValueError(f"mini_batch_size {text!r} is neither a count nor a size like '10kb'")
+    number, unit, b = match.groups()
+    if not unit and not b:
+        return int(number), False
+    return int(number) * _UNITS[unit.lower()], True
+
+
+@dataclass
+class PartitionRequest:
+    """What to split, as plain values (it crosses into the process that reads tables)."""
+
+    input_type: str
+    source: str
+    mini_batch_size: str | None
+    partition_keys: list[str]
+    work_dir: str
+
+    @property
+    def tabular(self) -> bool:
+        return self.input_type == "mltable"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def batches(self) -> Iterator[MiniBatch]:
+        return iter_mini_batches(self.input_type, Path(self.source), self.mini_batch_size, self.partition_keys,
+                                 Path(self.work_dir))
+
+
+def stream_mini_batches(request: PartitionRequest, feed: Any) -> None:
+    """Send descriptors over `feed` in small chunks as soon as they exist (a fast first mini-batch),
+    then None; a failure is sent as ("error", message)."""
+    chunk: list[MiniBatch] = []
+    last = time.monotonic()
+    try:
+        for batch in request.batches():
+            chunk.append(batch)
+            if len(chunk) >= 256 or time.monotonic() - last > 0.05 or batch.index < 4:
+                feed.send(chunk)
+                chunk, last = [], time.monotonic()
+        if chunk:
+            feed.send(chunk)
+        feed.send(None)
+    except Exception as exc:  # noqa: BLE001 - reported by the driver as the job's error
+        message = exc.render() if isinstance(exc, AmlrunError) else f"{type(exc).__name__}: {exc}"
+        feed.send(("error", message))
 
 
 @dataclass

@@ -9,12 +9,12 @@ script's `sys.argv`, as in the service (scripts parse with `parse_known_args`).
 from __future__ import annotations
 
 import argparse
-import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from amlrun.data.locations import DataContext
+from amlrun.engine.parallel.partition import parse_mini_batch_size
 from amlrun.engine.plan import InputPlan, OutputPlan, StepPlan
 from amlrun.engine.planner import plan_command_like
 from amlrun.errors import SpecError
@@ -23,9 +23,6 @@ from amlrun.spec.loader import Node
 
 __all__ = ["ParallelSettings", "apply_prs_flags", "parse_mini_batch_size", "plan_parallel_step"]
 
-DEFAULT_FILE_BATCH = "10"  # PRS defaults: 10 files per mini-batch, 1 MB of a table
-DEFAULT_TABLE_BATCH = "1mb"
-_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 
 
 @dataclass
@@ -60,17 +57,6 @@ class ParallelSettings:
     def from_dict(cls, data: dict[str, Any]) -> ParallelSettings:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def parse_mini_batch_size(text: str | int) -> tuple[int, bool]:
-    """`"10"` -> (10, False): a count; `"10kb"` -> (10240, True): bytes (binary multipliers)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)([bB]?)\s*", str(text))
-    if match is None:
-        raise ValueError(f"mini_batch_size {text!r} is neither a count nor a size like '10kb'")
-    number, unit, b = match.groups()
-    if not unit and not b:
-        return int(number), False
-    return int(number) * _UNITS[unit.lower()], True
 
 
 def _flag_parser() -> argparse.ArgumentParser:

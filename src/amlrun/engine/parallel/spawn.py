@@ -77,6 +77,29 @@ class Zygote:
     def spawn(self, name: str, fds: list[int], timeout: float = 120.0) -> ForkedProcess:
         """Fork a worker that gets `fds` = [its inbox, its outbox, stdout, stderr]; raises OSError if impossible."""
         socket.send_fds(self.sock, [json.dumps({"worker": name}).encode()], fds)
+        return self._await_pid(timeout)
+
+    def partition(self, request: dict[str, Any], out_fd: int, err_fd: int) -> tuple[Any, ForkedProcess]:
+        """Fork a process that reads the input and streams mini-batch descriptors; returns (reader, process).
+
+        It starts from the zygote's warm imports, so tables are read without importing pandas twice
+        and without the driver ever holding a DataFrame.
+        """
+        from multiprocessing.connection import Connection
+
+        read_fd, write_fd = os.pipe()
+        try:
+            socket.send_fds(self.sock, [json.dumps({"partition": request}).encode()], [write_fd, out_fd, err_fd])
+        finally:
+            os.close(write_fd)
+        try:
+            child = self._await_pid(30.0)
+        except OSError:
+            os.close(read_fd)
+            raise
+        return Connection(read_fd, writable=False), child
+
+    def _await_pid(self, timeout: float) -> ForkedProcess:
         deadline = time.monotonic() + timeout
         while True:
             message = self._receive(max(0.0, deadline - time.monotonic()))

@@ -19,7 +19,7 @@ from amlrun.engine.command_step import StepOutcome, build_process_env, render_co
 from amlrun.engine.events import Reporter
 from amlrun.engine.parallel.driver import WorkerSpec, drive
 from amlrun.engine.parallel.journal import Journal
-from amlrun.engine.parallel.partition import iter_mini_batches
+from amlrun.engine.parallel.partition import PartitionRequest
 from amlrun.engine.parallel.plan import ParallelSettings, apply_prs_flags
 from amlrun.engine.parallel.progress import ProgressView
 from amlrun.engine.parallel.summary import append_error_log, write_summary
@@ -114,13 +114,13 @@ def run_parallel_step(plan: StepPlan, reporter: Reporter, cancel: threading.Even
             "header": settings.append_row_dataframe_header, "dataset": settings.input_data,
             "tabular": input_type == "mltable",
         })
-        batches = iter_mini_batches(input_type, Path(source.value), settings.mini_batch_size,
-                                    settings.partition_keys, work_dir)
+        request = PartitionRequest(input_type, str(source.value), settings.mini_batch_size,
+                                   list(settings.partition_keys), str(work_dir))
         progress = ProgressView(reporter, step)
         reporter.event("started", step=step, message=f"parallel: {workers} worker process"
                        + ("es" if workers != 1 else "") + f", logs in {logs}")
         try:
-            result = drive(settings, spec, journal, batches, workers, progress.update,
+            result = drive(settings, spec, journal, request, workers, progress.update,
                            lambda i, a, m: append_error_log(logs, i, a, m), cancel, started)
         except BaseException:
             progress.close(None)

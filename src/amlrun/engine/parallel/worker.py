@@ -165,7 +165,11 @@ def zygote(config: dict[str, Any], control_fd: int) -> int:
         message, fds, _, _ = socket.recv_fds(sock, 65536, 4)
         if not message:
             return 0  # the driver is gone; workers notice through their own pipes
-        name = json.loads(message)["worker"]
+        request = json.loads(message)
+        if "partition" in request:
+            sock.send(f"pid {_fork_partitioner(sock, request['partition'], fds)}".encode())
+            continue
+        name = request["worker"]
         pid = os.fork()
         if pid == 0:
             code = 70
@@ -187,6 +191,30 @@ def zygote(config: dict[str, Any], control_fd: int) -> int:
         for fd in fds:
             os.close(fd)
         sock.send(f"pid {pid}".encode())
+
+
+def _fork_partitioner(sock: Any, request: dict[str, Any], fds: list[int]) -> int:
+    """Fork the process that reads the job's input and streams descriptors to the driver (fds[0])."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            sock.close()
+            os.dup2(fds[1], 1)
+            os.dup2(fds[2], 2)
+            from amlrun.engine.parallel.partition import PartitionRequest, stream_mini_batches
+
+            stream_mini_batches(PartitionRequest(**request), Connection(fds[0], readable=False))
+        except BaseException:  # noqa: BLE001
+            traceback.print_exc()
+            code = 70
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    return pid
 
 
 def main() -> int:
