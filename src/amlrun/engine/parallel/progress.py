@@ -40,7 +40,7 @@ class ProgressView:
     """`live=None` picks a bar when stderr is a terminal (and NO_COLOR/TERM=dumb do not say otherwise)."""
 
     def __init__(self, reporter: Reporter, step: str | None, live: bool | None = None,
-                 interval: float = 5.0) -> None:
+                 interval: float = 5.0, console: Any = None) -> None:
         self.reporter = reporter
         self.step = step
         self.interval = interval
@@ -53,7 +53,8 @@ class ProgressView:
             from rich.progress import BarColumn, Progress, TextColumn
 
             self._bar = Progress(TextColumn("[amlrun] {task.description}"), BarColumn(),
-                                 TextColumn("{task.fields[info]}"), console=Console(stderr=True), transient=True)
+                                 TextColumn("{task.fields[info]}"), console=console or Console(stderr=True),
+                                 transient=True, auto_refresh=console is None)
             self._task = self._bar.add_task(step or "parallel", total=None, info="starting workers")
             self._bar.start()
 
@@ -61,6 +62,7 @@ class ProgressView:
         if self._bar is not None:
             self._bar.update(self._task, total=stats.total, completed=stats.done + stats.skipped,
                              info=describe(stats))
+            self._bar.refresh()
             return
         now = time.monotonic()
         if now - self._last >= self.interval and stats.done:

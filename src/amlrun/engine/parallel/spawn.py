@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,9 +145,13 @@ class Zygote:
                 child.returncode = int(parts[2])
 
     def close(self) -> None:
+        """Closing the socket ends the zygote; reap it in the background rather than wait for its exit."""
         with contextlib.suppress(OSError):
             self.sock.close()
         self.alive = False
+        threading.Thread(target=self._reap, daemon=True).start()
+
+    def _reap(self) -> None:
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
