@@ -52,6 +52,7 @@ def test_file_input_rows_once_each_with_prs_flags_and_entry_script(amlrun, store
     assert len(done) == 2 and "--progress_update_timeout 30" in done[0].read_text()
     shown = amlrun("show", "files1")
     assert "mini-batches: 3 total, 3 succeeded, 0 failed" in shown.out, shown.out
+    assert "3/3 mini-batches" in amlrun("logs", "files1").out  # the driver's lines are the run's log
 
 
 def test_mltable_batches_by_size_never_cross_files_with_two_argument_run(amlrun, store: Path, tmp_path: Path) -> None:

@@ -29,7 +29,11 @@ def _execute(node: Node, record: RunRecord, store: RunStore, data: DataContext, 
     plan = plan_parallel_step(node, data, record.name, run_dir)
     reporter.event("environment", message=f"environment: {plan.environment.description}")
     store.update(record, status="Running", started=record.started or time.time(), ended=None, error=None)
-    outcome = run_parallel_step(plan, reporter, cancel, max_workers=max_workers)
+    try:
+        outcome = run_parallel_step(plan, reporter, cancel, max_workers=max_workers)
+    except KeyboardInterrupt:
+        store.update(record, status="Canceled", ended=time.time(), error="interrupted")
+        raise
     store.update(record, status=outcome.status, ended=time.time(), exit_code=outcome.exit_code,
                  error=outcome.error, extra={**record.extra, **outcome.extra})
     counts = outcome.extra.get("parallel") or {}

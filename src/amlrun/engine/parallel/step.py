@@ -21,7 +21,7 @@ from amlrun.engine.parallel.driver import WorkerSpec, drive
 from amlrun.engine.parallel.journal import Journal
 from amlrun.engine.parallel.partition import PartitionRequest
 from amlrun.engine.parallel.plan import ParallelSettings, apply_prs_flags
-from amlrun.engine.parallel.progress import ProgressView
+from amlrun.engine.parallel.progress import LoggingReporter, ProgressView
 from amlrun.engine.parallel.summary import append_error_log, write_summary
 from amlrun.engine.plan import StepPlan
 from amlrun.errors import AmlrunError, DataError
@@ -66,6 +66,14 @@ def _azureml_user_root() -> str | None:
 def run_parallel_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None = None,
                       max_workers: int | None = None) -> StepOutcome:
     """Run (or continue) a planned parallel step to a terminal state; never raises for its own failures."""
+    reporter = LoggingReporter(reporter, plan.run_dir / "user_logs" / "std_log.txt")
+    try:
+        return _run(plan, reporter, cancel, max_workers)
+    finally:
+        reporter.close()
+
+
+def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max_workers: int | None) -> StepOutcome:
     started = time.monotonic()
     assert plan.parallel is not None, "not a parallel plan"
     settings = ParallelSettings.from_dict(plan.parallel)
