@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -77,3 +78,47 @@ def test_parallel_component_step_runs_and_a_second_run_continues_from_the_journa
     again = run_parallel_step(plan, SilentReporter(), max_workers=1)
     assert again.status == "Completed"
     assert sorted(rows_file.read_text().split()) == [f"r{i}.txt" for i in range(6)]  # nothing ran twice
+
+
+def test_cancel_stops_the_workers_and_reports_canceled(tmp_path: Path) -> None:
+    import threading
+
+    for i in range(8):
+        _write(tmp_path / "data" / f"r{i}.txt", f"{i}\n")
+    _write(tmp_path / "src" / "score.py", """
+        import os, time
+        def run(mini_batch):
+            with open(os.environ["PIDS"], "a") as fh:
+                fh.write(f"{os.getpid()}\\n")
+            time.sleep(30)
+            return mini_batch
+    """)
+    pids = tmp_path / "pids.txt"
+    job = _write(tmp_path / "job.yml", f"""
+        type: parallel
+        inputs:
+          files: {{type: uri_folder, path: ./data}}
+        input_data: ${{{{inputs.files}}}}
+        mini_batch_size: "1"
+        max_concurrency_per_instance: 2
+        environment_variables:
+          PIDS: {pids}
+        task:
+          type: run_function
+          code: ./src
+          entry_script: score.py
+    """)
+    plan = plan_parallel_step(load_job(job), DataContext(tmp_path / "store"), "cancel1",
+                              tmp_path / "store" / "runs" / "cancel1")
+    cancel = threading.Event()
+    timer = threading.Timer(1.5, cancel.set)
+    timer.start()
+    outcome = run_parallel_step(plan, SilentReporter(), cancel, max_workers=2)
+    assert outcome.status == "Canceled"
+    assert outcome.duration < 20
+    for pid in {int(p) for p in pids.read_text().split()}:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"worker {pid} still running after cancel")
