@@ -87,3 +87,17 @@ def test_mini_batch_size_uses_binary_multipliers() -> None:
     assert parse_mini_batch_size("10") == (10, False)
     assert parse_mini_batch_size("10kb") == (10240, True)
     assert parse_mini_batch_size("2MB") == (2 * 1024 ** 2, True)
+
+
+def test_append_row_format_of_what_run_returns() -> None:
+    import pandas
+    import pytest
+
+    from amlrun.engine.parallel.worker import format_rows
+
+    assert format_rows(["a", 1, ("t", 2)], header=False) == (3, "a\n1\n('t', 2)\n", None)
+    assert format_rows(pandas.Series([1, 2]), header=False) == (2, "1\n2\n", None)
+    frame = pandas.DataFrame({"name": ["x", "y"], "score": [1, 2]})
+    assert format_rows(frame, header=True) == (2, "x 1\ny 2\n", "name score\n")
+    with pytest.raises(TypeError, match="must return a list, a tuple or a DataFrame"):
+        format_rows("not a list", header=False)

@@ -43,6 +43,9 @@ def format_rows(result: Any, header: bool) -> tuple[int, str, str | None]:
         body = result.to_csv(sep=" ", header=False, index=False)
         head = " ".join(map(str, result.columns)) + "\n" if header else None
         return len(result), body, head
+    if not isinstance(result, list | tuple) and hasattr(result, "__iter__") and hasattr(result, "__len__") \
+            and not isinstance(result, str | bytes | dict):
+        result = list(result)  # a Series or an array: one item per element
     if isinstance(result, list | tuple):
         if not result:
             return 0, "", None
