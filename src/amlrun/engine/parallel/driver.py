@@ -165,10 +165,12 @@ class _Driver:
         return worker
 
     def _kill(self, worker: _Worker) -> None:
+        alive = worker.proc.poll() is None
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(worker.proc.pid, signal.SIGKILL)  # the worker and the tools it started
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(worker.proc.pid, signal.SIGKILL)  # in case it had no session of its own yet
+            os.killpg(worker.proc.pid, signal.SIGKILL)  # the worker and the tools it started (its session)
+        if alive:  # never signal a pid that was already reaped (it may belong to someone else by now)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(worker.proc.pid, signal.SIGKILL)  # in case it had no session of its own yet
         with contextlib.suppress(subprocess.TimeoutExpired):
             worker.proc.wait(timeout=5)
         self._forget(worker)
