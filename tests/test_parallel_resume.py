@@ -101,3 +101,18 @@ def test_append_row_format_of_what_run_returns() -> None:
     assert format_rows(frame, header=True) == (2, "x 1\ny 2\n", "name score\n")
     with pytest.raises(TypeError, match="must return a list, a tuple or a DataFrame"):
         format_rows("not a list", header=False)
+
+
+def test_prs_flags_in_program_arguments_set_the_local_rules() -> None:
+    from amlrun.engine.parallel.plan import ParallelSettings, apply_prs_flags
+
+    settings = ParallelSettings(entry_script="score.py")
+    argv = ["--model", "m", "--error_threshold", "7", "--allowed_failed_percent", "12.5", "--run_invocation_timeout",
+            "9", "--run_max_try", "4", "--allowed_failed_count", "3", "--task_overhead_timeout", "100",
+            "--first_task_creation_timeout", "600", "--resource_monitor_interval", "0"]
+    assert apply_prs_flags(settings, argv) == []
+    assert (settings.error_threshold, settings.allowed_failed_percent, settings.timeout, settings.max_retries,
+            settings.mini_batch_error_threshold) == (7, 12.5, 9, 3, 3)
+    assert argv[:2] == ["--model", "m"] and len(argv) == 20  # the script still sees every flag, as in the service
+    assert apply_prs_flags(settings, ["--allowed_failed_percent", "150"]) != []  # out of range: noted, ignored
+    assert settings.allowed_failed_percent == 12.5
