@@ -113,6 +113,6 @@ def test_prs_flags_in_program_arguments_set_the_local_rules() -> None:
     assert apply_prs_flags(settings, argv) == []
     assert (settings.error_threshold, settings.allowed_failed_percent, settings.timeout, settings.max_retries,
             settings.mini_batch_error_threshold) == (7, 12.5, 9, 3, 3)
-    assert argv[:2] == ["--model", "m"] and len(argv) == 20  # the script still sees every flag, as in the service
+    assert argv[:2] == ["--model", "m"] and len(argv) == 18  # the script still sees every flag, as in the service
     assert apply_prs_flags(settings, ["--allowed_failed_percent", "150"]) != []  # out of range: noted, ignored
     assert settings.allowed_failed_percent == 12.5
