@@ -70,7 +70,7 @@ def demo() -> int:
     return code
 
 
-DEMOS = ["examples/hello/job.yml", "examples/pipeline/pipeline.yml"]
+DEMOS = ["examples/hello/job.yml", "examples/pipeline/pipeline.yml", "examples/dispatch_table/job.yml"]
 
 
 def test(extra: list[str]) -> int:

@@ -88,6 +88,7 @@ def print_run(root: Path | None, name: str) -> None:
         lines.append(f"command:   {command}")
     for key, value in (record.extra.get("outputs") or {}).items():
         lines.append(f"output:    {key} -> {value}")
+    lines.extend(_parallel_lines(record))
     print("\n".join(lines))
     _print_children(store, record, indent="")
 
@@ -135,3 +136,20 @@ def print_logs(root: Path | None, name: str, follow: bool = False, step: str | N
                 continue
             break
         time.sleep(0.2)
+
+
+def _parallel_lines(record: RunRecord) -> list[str]:
+    """A parallel job's summary (mini-batches and items), as in its logs/job_result.txt."""
+    counts = record.extra.get("parallel")
+    if not counts:
+        return []
+    lines = [
+        f"mini-batches: {counts.get('mini_batches')} total, {counts.get('succeeded')} succeeded, "
+        f"{counts.get('failed')} failed, {counts.get('retried')} retries",
+        f"items:     {counts.get('items')} processed, {counts.get('items_succeeded')} succeeded, "
+        f"{counts.get('items_failed')} failed",
+    ]
+    if record.extra.get("append_row_file"):
+        lines.append(f"rows:      {record.extra['append_row_file']}")
+    lines.append(f"summary:   {Path(record.run_dir) / 'logs' / 'job_result.txt'}")
+    return lines

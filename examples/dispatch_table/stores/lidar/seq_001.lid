@@ -1,0 +1,5 @@
+# sequence seq_001 sensor lidar
+frame 0 t=0.0
+frame 1 t=0.1
+frame 2 t=0.2
+frame 3 t=0.3

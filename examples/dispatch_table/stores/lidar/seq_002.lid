@@ -1,0 +1,6 @@
+# sequence seq_002 sensor lidar
+frame 0 t=0.0
+frame 1 t=0.1
+frame 2 t=0.2
+frame 3 t=0.3
+frame 4 t=0.4

@@ -1,0 +1,4 @@
+# sequence seq_008 sensor lidar
+frame 0 t=0.0
+frame 1 t=0.1
+frame 2 t=0.2

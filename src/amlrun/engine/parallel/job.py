@@ -1,0 +1,71 @@
+"""A standalone `type: parallel` job file: one record, one parallel step run in the job's own folder.
+
+(The service runs parallel jobs only inside pipelines; `amlrun submit` wraps a standalone file into a
+one-step pipeline. Locally the job runs directly.)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from amlrun.data.locations import DataContext
+from amlrun.engine.events import Reporter
+from amlrun.engine.parallel.plan import plan_parallel_step
+from amlrun.engine.parallel.step import run_parallel_step
+from amlrun.errors import RunError
+from amlrun.spec.loader import Node, load_job
+from amlrun.spec.validate import validate_node
+from amlrun.store.records import RunRecord, RunStore
+
+__all__ = ["resume_parallel_job", "run_parallel_job"]
+
+
+def _execute(node: Node, record: RunRecord, store: RunStore, data: DataContext, reporter: Reporter,
+             cancel: threading.Event | None, max_workers: int | None) -> RunRecord:
+    run_dir = Path(record.run_dir)
+    plan = plan_parallel_step(node, data, record.name, run_dir)
+    reporter.event("environment", message=f"environment: {plan.environment.description}")
+    store.update(record, status="Running", started=record.started or time.time(), ended=None, error=None)
+    try:
+        outcome = run_parallel_step(plan, reporter, cancel, max_workers=max_workers)
+    except KeyboardInterrupt:
+        store.update(record, status="Canceled", ended=time.time(), error="interrupted")
+        raise
+    store.update(record, status=outcome.status, ended=time.time(), exit_code=outcome.exit_code,
+                 error=outcome.error, extra={**record.extra, **outcome.extra})
+    counts = outcome.extra.get("parallel") or {}
+    detail = (f": {counts.get('succeeded', 0)}/{counts.get('mini_batches', 0)} mini-batches succeeded, "
+              f"{counts.get('items_failed', 0)} items failed") if counts else ""
+    reporter.event("finished", message=f"run {record.name} {outcome.status}{detail}"
+                   + (f" ({outcome.error})" if outcome.error else f" in {outcome.duration:.1f}s"))
+    return record
+
+
+def run_parallel_job(node: Node, request: Any, store: RunStore, data: DataContext, name: str, reporter: Reporter,
+                     cancel: threading.Event | None) -> RunRecord:
+    """`amlrun run parallel.yml`: a new run record, then the parallel step in the run's folder."""
+    from amlrun.engine.runner import write_spec_copy
+
+    run_dir = store.run_dir(name)
+    record = RunRecord(name=name, type="parallel", status="Preparing", run_dir=str(run_dir),
+                       spec_path=str(Path(request.file).resolve()),
+                       extra={"overrides": [list(o) for o in request.overrides]})
+    write_spec_copy(node, run_dir)
+    store.save(record)
+    return _execute(node, record, store, data, reporter, cancel, request.max_workers)
+
+
+def resume_parallel_job(record: RunRecord, store: RunStore, reporter: Reporter, cancel: threading.Event | None,
+                        max_workers: int | None = None) -> RunRecord:
+    """`amlrun resume RUN`: the same plan in the same folder; only unfinished mini-batches run."""
+    if not record.spec_path or not Path(record.spec_path).is_file():
+        raise RunError(f"the job file of run {record.name} ({record.spec_path}) is gone",
+                       hint="restore it, or run the job again with `amlrun run`")
+    overrides = [(str(k), v) for k, v in record.extra.get("overrides", [])]
+    node = load_job(record.spec_path, overrides)
+    validate_node(node)
+    reporter.event("resume", message=f"resuming parallel run {record.name}")
+    return _execute(node, record, store, DataContext(store.root), reporter, cancel, max_workers)

@@ -1,0 +1,223 @@
+"""Split a parallel job's input into mini-batches the way the service does.
+
+`uri_folder` input: lists of file paths, `mini_batch_size` files each (or, given a size like "10mb",
+as many files as fit). `mltable` input: pandas DataFrames of about `mini_batch_size` bytes of the
+source files, cut at row boundaries and never across files; with `partition_keys`, one mini-batch per
+distinct key combination. Tables are read with the `mltable` library; each DataFrame mini-batch is
+pickled to disk once, so workers get a path (cheap IPC) and the driver never holds them all.
+
+Partitioning is deterministic: the same input gives the same mini-batch indices, which is what lets a
+resumed run skip the mini-batches its journal already committed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amlrun.errors import AmlrunError, DataError
+
+__all__ = ["MiniBatch", "PartitionRequest", "iter_file_batches", "iter_mini_batches", "iter_table_batches",
+           "parse_mini_batch_size", "stream_mini_batches"]
+
+# This module stays light (standard library + amlrun.errors; pandas and mltable imported when used):
+# a process forked from the workers' zygote imports it to read tables outside the driver.
+
+DEFAULT_FILE_BATCH = "10"  # PRS defaults: 10 files per mini-batch, 1 MB of a table
+DEFAULT_TABLE_BATCH = "1mb"
+_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+_PATH_COLUMN = "Path"  # the column mltable adds with include_path_column
+
+
+def parse_mini_batch_size(text: str | int) -> tuple[int, bool]:
+    """`"10"` -> (10, False): a count; `"10kb"` -> (10240, True): bytes (binary multipliers)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)([bB]?)\s*", str(text))
+    if match is None:
+        raise ValueError(f"mini_batch_size {text!r} is neither a count nor a size like '10kb'")
+    number, unit, b = match.groups()
+    if not unit and not b:
+        return int(number), False
+    return int(number) * _UNITS[unit.lower()], True
+
+
+@dataclass
+class PartitionRequest:
+    """What to split, as plain values (it crosses into the process that reads tables)."""
+
+    input_type: str
+    source: str
+    mini_batch_size: str | None
+    partition_keys: list[str]
+    work_dir: str
+
+    @property
+    def tabular(self) -> bool:
+        return self.input_type == "mltable"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def batches(self) -> Iterator[MiniBatch]:
+        return iter_mini_batches(self.input_type, Path(self.source), self.mini_batch_size, self.partition_keys,
+                                 Path(self.work_dir))
+
+
+def stream_mini_batches(request: PartitionRequest, feed: Any) -> None:
+    """Send descriptors over `feed` in small chunks as soon as they exist (a fast first mini-batch),
+    then None; a failure is sent as ("error", message)."""
+    chunk: list[MiniBatch] = []
+    last = time.monotonic()
+    try:
+        for batch in request.batches():
+            chunk.append(batch)
+            if len(chunk) >= 256 or time.monotonic() - last > 0.05 or batch.index < 4:
+                feed.send(chunk)
+                chunk, last = [], time.monotonic()
+        if chunk:
+            feed.send(chunk)
+        feed.send(None)
+    except Exception as exc:  # noqa: BLE001 - reported by the driver as the job's error
+        message = exc.render() if isinstance(exc, AmlrunError) else f"{type(exc).__name__}: {exc}"
+        feed.send(("error", message))
+
+
+@dataclass
+class MiniBatch:
+    """A descriptor small enough to send to a worker: file paths, or the path of a pickled DataFrame."""
+
+    index: int
+    kind: str  # "files" | "table"
+    items: int
+    files: list[str] = field(default_factory=list)
+    table_path: str | None = None
+    partition_key_value: dict[str, Any] = field(default_factory=dict)
+
+    def message(self) -> tuple[Any, ...]:
+        return (self.index, self.kind, self.files or self.table_path, self.partition_key_value)
+
+
+def iter_mini_batches(input_type: str, source: Path, mini_batch_size: str | None, partition_keys: list[str],
+                      work_dir: Path) -> Iterator[MiniBatch]:
+    """Mini-batches of the input at `source`, in a stable order."""
+    if input_type == "mltable":
+        yield from iter_table_batches(source, mini_batch_size or DEFAULT_TABLE_BATCH, partition_keys, work_dir)
+    else:
+        yield from iter_file_batches(source, mini_batch_size or DEFAULT_FILE_BATCH)
+
+
+def _list_files(source: Path) -> list[Path]:
+    if source.is_file():
+        return [source]
+    files: list[Path] = []
+    for root, dirs, names in os.walk(source):
+        dirs.sort()
+        files.extend(Path(root) / n for n in sorted(names))
+    return files
+
+
+def iter_file_batches(source: Path, mini_batch_size: str) -> Iterator[MiniBatch]:
+    try:
+        amount, is_bytes = parse_mini_batch_size(mini_batch_size)
+    except ValueError as exc:
+        raise DataError(str(exc), hint="use a file count like '10'") from None
+    amount = max(1, amount)
+    batch: list[str] = []
+    size = 0
+    index = 0
+    for file in _list_files(source):
+        batch.append(str(file))
+        size += file.stat().st_size if is_bytes else 1
+        if size >= amount:
+            yield MiniBatch(index, "files", len(batch), files=batch)
+            index += 1
+            batch, size = [], 0
+    if batch:
+        yield MiniBatch(index, "files", len(batch), files=batch)
+
+
+def _table_folder(source: Path) -> Path:
+    folder = source.parent if source.is_file() and source.name == "MLTable" else source
+    if not (folder / "MLTable").is_file():
+        raise DataError(f"mltable input {source} has no MLTable file",
+                        hint="point the input at the folder that contains the MLTable file")
+    return folder
+
+
+def _load_with_paths(folder: Path, work_dir: Path) -> tuple[Any, bool]:
+    """The whole table as a DataFrame with a source-file column; (frame, user_asked_for_that_column)."""
+    import mltable
+    import yaml
+
+    table = mltable.load(str(folder))
+    copy = work_dir / "table"
+    copy.mkdir(parents=True, exist_ok=True)
+    table.save(str(copy), overwrite=True)  # rewrites paths relative to the copy: a public way to edit it
+    spec = yaml.safe_load((copy / "MLTable").read_text())
+    user_asked = False
+    for step in spec.get("transformations") or []:
+        for name, options in step.items():
+            if name.startswith("read_") and isinstance(options, dict):
+                user_asked = user_asked or bool(options.get("include_path_column"))
+                options["include_path_column"] = True
+    (copy / "MLTable").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return mltable.load(str(copy)).to_pandas_dataframe(), user_asked
+
+
+def _file_size(path: str) -> int | None:
+    local = path[len("file://"):] if path.startswith("file://") else path
+    try:
+        return os.path.getsize(local)
+    except OSError:
+        return None
+
+
+def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[str],
+                       work_dir: Path) -> Iterator[MiniBatch]:
+    try:
+        target, _ = parse_mini_batch_size(mini_batch_size)
+    except ValueError as exc:
+        raise DataError(str(exc), hint="use a size like '1mb' for mltable input") from None
+    frame, keep_path = _load_with_paths(_table_folder(source), work_dir)
+    batches_dir = work_dir / "minibatches"
+    batches_dir.mkdir(parents=True, exist_ok=True)
+    has_paths = _PATH_COLUMN in frame.columns
+    index = 0
+
+    def emit(part: Any, key_value: dict[str, Any]) -> MiniBatch:
+        nonlocal index
+        if has_paths and not keep_path:
+            part = part.drop(columns=[_PATH_COLUMN])
+        path = batches_dir / f"{index}.pkl"
+        part.reset_index(drop=True).to_pickle(path)
+        batch = MiniBatch(index, "table", len(part), table_path=str(path), partition_key_value=key_value)
+        index += 1
+        return batch
+
+    if partition_keys:
+        missing = [k for k in partition_keys if k not in frame.columns]
+        if missing:
+            raise DataError(f"partition_keys {missing} are not columns of the table",
+                            hint="columns: " + ", ".join(map(str, frame.columns)))
+        for key, part in frame.groupby(partition_keys, sort=False, dropna=False):
+            values = key if isinstance(key, tuple) else (key,)
+            yield emit(part, {k: _plain(v) for k, v in zip(partition_keys, values, strict=False)})
+        return
+    groups = frame.groupby(_PATH_COLUMN, sort=False) if has_paths else [(None, frame)]
+    for file, part in groups:
+        size = _file_size(str(file)) if file is not None else None
+        if size is None:
+            size = int(part.memory_usage(deep=True).sum())
+        rows = len(part)
+        per_batch = max(1, int(rows * target / size)) if size else rows
+        for start in range(0, rows, per_batch):
+            yield emit(part.iloc[start:start + per_batch], {})
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python values, so the context prints and pickles plainly."""
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,146 @@
+"""Run one planned parallel step: stage, partition, drive the workers, summarize.
+
+Running it again on the same run folder continues from the journal: only mini-batches that did not
+succeed run again, which is how `amlrun resume` and pipeline resumption work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import shlex
+import threading
+import time
+from pathlib import Path
+
+from amlrun.data.staging import MaterializedInput
+from amlrun.engine.command_step import StepOutcome, build_process_env, render_command, stage_step
+from amlrun.engine.events import Reporter
+from amlrun.engine.parallel.driver import WorkerSpec, drive
+from amlrun.engine.parallel.journal import Journal
+from amlrun.engine.parallel.partition import PartitionRequest
+from amlrun.engine.parallel.plan import ParallelSettings, apply_prs_flags
+from amlrun.engine.parallel.progress import LoggingReporter, ProgressView
+from amlrun.engine.parallel.summary import append_error_log, write_summary
+from amlrun.engine.plan import StepPlan
+from amlrun.errors import AmlrunError, DataError
+
+__all__ = ["FAILED_EXIT_CODE", "output_file", "run_parallel_step", "worker_count"]
+
+FAILED_EXIT_CODE = 42  # what the service's parallel job exits with when it fails
+
+
+def worker_count(settings: ParallelSettings, max_workers: int | None) -> tuple[int, str | None]:
+    """instance_count x max_concurrency_per_instance, capped by --max-workers (default: CPU count)."""
+    wanted = settings.requested_workers
+    cap = max_workers or os.cpu_count() or 1
+    if wanted <= cap:
+        return wanted, None
+    source = "--max-workers" if max_workers else "the CPU count"
+    return cap, (f"running {cap} worker processes instead of {wanted} (instance_count "
+                 f"{settings.instance_count} x max_concurrency_per_instance {settings.max_concurrency_per_instance})"
+                 f": capped by {source}")
+
+
+def output_file(settings: ParallelSettings, plan: StepPlan, outputs: dict) -> Path | None:
+    """Where append_row writes: the uri_file output itself, or parallel_run_step.txt in a folder."""
+    if not settings.append_row_to:
+        return None
+    prepared = outputs.get(settings.append_row_to)
+    if prepared is None:
+        raise DataError(f"append_row_to names output {settings.append_row_to!r}, which the job does not have",
+                        hint="bind append_row_to to ${{outputs.<name>}} of a declared output")
+    if plan.outputs[settings.append_row_to].type == "uri_file":
+        return Path(prepared.local_path)
+    return Path(prepared.local_path) / settings.append_row_file_name
+
+
+def _azureml_user_root() -> str | None:
+    spec = importlib.util.find_spec("azureml_user")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return str(Path(next(iter(spec.submodule_search_locations))).parent)
+
+
+def run_parallel_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None = None,
+                      max_workers: int | None = None) -> StepOutcome:
+    """Run (or continue) a planned parallel step to a terminal state; never raises for its own failures."""
+    reporter = LoggingReporter(reporter, plan.run_dir / "user_logs" / "std_log.txt")
+    try:
+        return _run(plan, reporter, cancel, max_workers)
+    finally:
+        reporter.close()
+
+
+def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max_workers: int | None) -> StepOutcome:
+    started = time.monotonic()
+    assert plan.parallel is not None, "not a parallel plan"
+    settings = ParallelSettings.from_dict(plan.parallel)
+    step = plan.name if plan.node is not None and plan.run_dir.parent.name == "steps" else None
+    try:
+        code_dir, inputs, outputs = stage_step(plan)
+        rendered = render_command(dataclasses.replace(plan, command=settings.program_arguments), inputs, outputs)
+        argv = shlex.split(rendered)
+        for note in apply_prs_flags(settings, argv):
+            reporter.event("note", step=step, message=note)
+        source = inputs.get(settings.input_data)
+        if not isinstance(source, MaterializedInput):
+            raise DataError(f"input_data input {settings.input_data!r} has no data bound",
+                            hint="bind the input to a folder of files or an MLTable folder")
+        out_file = output_file(settings, plan, outputs)
+    except (AmlrunError, ValueError) as exc:
+        message = exc.render() if isinstance(exc, AmlrunError) else str(exc)
+        return StepOutcome("Failed", error=message, duration=time.monotonic() - started)
+    work_dir = plan.run_dir / "parallel"
+    logs = plan.run_dir / "logs"
+    journal = Journal(work_dir, out_file)
+    try:
+        dropped = journal.keep_only_succeeded()
+        done_before = len(journal.succeeded())
+        if done_before or dropped:
+            reporter.event("resume", step=step, message=f"continuing: {done_before} mini-batches already succeeded"
+                           + (f", {dropped} to run again" if dropped else ""))
+        workers, note = worker_count(settings, max_workers)
+        if note:
+            reporter.event("note", step=step, message=note)
+        env = build_process_env(plan, inputs, outputs)
+        extra_path = _azureml_user_root()
+        if extra_path:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
+        bi_output = (out_file.parent if out_file is not None else work_dir / "output")
+        bi_output.mkdir(parents=True, exist_ok=True)
+        env.update({
+            "AZUREML_BI_OUTPUT_PATH": str(bi_output),
+            "AMLRUN_PRS_LOGS": str(logs / "user"),
+            "AMLRUN_PRS_WORKING_DIR": str(work_dir / "working"),
+            "AMLRUN_PRS_LOGGING_LEVEL": settings.logging_level,
+        })
+        input_type = plan.inputs[settings.input_data].type
+        spec = WorkerSpec(python=plan.environment.python, env=env, logs=logs / "user", config={
+            "code_dir": str(code_dir), "entry_script": settings.entry_script, "argv": argv,
+            "header": settings.append_row_dataframe_header, "dataset": settings.input_data,
+            "tabular": input_type == "mltable",
+        })
+        request = PartitionRequest(input_type, str(source.value), settings.mini_batch_size,
+                                   list(settings.partition_keys), str(work_dir))
+        progress = ProgressView(reporter, step)
+        reporter.event("started", step=step, message=f"parallel: {workers} worker process"
+                       + ("es" if workers != 1 else "") + f", logs in {logs}")
+        try:
+            result = drive(settings, spec, journal, request, workers, progress.update,
+                           lambda i, a, m: append_error_log(logs, i, a, m), cancel, started)
+        except BaseException:
+            progress.close(None)
+            raise
+        progress.close(result.stats)
+        counts = write_summary(logs, journal, result)
+    finally:
+        journal.close()
+    for out in outputs.values():
+        out.finalize(result.status == "Completed")
+    extra = {"parallel": counts, "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()}}
+    if out_file is not None:
+        extra["append_row_file"] = str(out_file)
+    code = 0 if result.status == "Completed" else FAILED_EXIT_CODE
+    return StepOutcome(result.status, code, result.error, time.monotonic() - started, extra)

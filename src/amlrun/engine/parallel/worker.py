@@ -1,0 +1,234 @@
+"""A parallel-job worker process: import the entry script, init() once, run() per mini-batch, shutdown().
+
+Started by the driver as `python worker.py` (by path, standard library only, so it runs in whatever
+interpreter the job's environment gives). Configuration comes in `AMLRUN_PRS_CONFIG` (JSON); messages
+travel over two inherited pipes as pickles: the driver sends mini-batch descriptors (file paths, or the
+path of a pickled DataFrame), the worker answers with the formatted result rows of the whole mini-batch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+__all__ = ["MiniBatchContext", "format_rows", "main", "serve", "zygote"]
+
+
+class MiniBatchContext:
+    """The second argument of a two-argument `run(mini_batch, mini_batch_context)`."""
+
+    def __init__(self, minibatch_index: int, partition_key_value: dict[str, Any], dataset: str) -> None:
+        self.minibatch_index = minibatch_index
+        self.partition_key_value = partition_key_value
+        self.dataset = dataset
+
+    def __repr__(self) -> str:
+        return (f"MiniBatchContext(minibatch_index={self.minibatch_index}, "
+                f"partition_key_value={self.partition_key_value!r})")
+
+
+def format_rows(result: Any, header: bool) -> tuple[int, str, str | None]:
+    """(item count, rows as text, header line) in append_row's format: one line per item,
+    list items with str(), DataFrame rows space-separated."""
+    if result is None:
+        return 0, "", None
+    if hasattr(result, "to_csv") and hasattr(result, "columns"):
+        body = result.to_csv(sep=" ", header=False, index=False)
+        head = " ".join(map(str, result.columns)) + "\n" if header else None
+        return len(result), body, head
+    if not isinstance(result, list | tuple) and hasattr(result, "__iter__") and hasattr(result, "__len__") \
+            and not isinstance(result, str | bytes | dict):
+        result = list(result)  # a Series or an array: one item per element
+    if isinstance(result, list | tuple):
+        if not result:
+            return 0, "", None
+        return len(result), "".join(f"{item}\n" for item in result), None
+    raise TypeError(f"run() returned {type(result).__name__}; it must return a list, a tuple or a DataFrame")
+
+
+def _load_script(config: dict[str, Any]) -> Any:
+    code_dir = config["code_dir"]
+    script = os.path.join(code_dir, config["entry_script"])
+    sys.path.insert(0, os.path.dirname(script))
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    sys.argv = [script, *config["argv"]]
+    name = os.path.splitext(os.path.basename(script))[0]
+    spec = importlib.util.spec_from_file_location(name, script)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import entry script {script}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "run", None)):
+        raise AttributeError(f"entry script {config['entry_script']} has no run(mini_batch) function")
+    return module
+
+
+def _wants_context(run: Any) -> bool:
+    try:
+        params = [p for p in inspect.signature(run).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def _mini_batch(kind: str, payload: Any) -> Any:
+    if kind == "table":
+        import pandas
+
+        return pandas.read_pickle(payload)
+    return list(payload)
+
+
+def serve(config: dict[str, Any], read_fd: int, write_fd: int) -> int:
+    """Be one worker: init(), then run() every mini-batch the driver sends, then shutdown()."""
+    inbox = Connection(read_fd, writable=False)
+    outbox = Connection(write_fd, readable=False)
+    os.chdir(config["code_dir"])
+    try:
+        if config.get("tabular"):
+            import pandas  # noqa: F401 - import while the driver still reads the table, not on the first mini-batch
+        module = _load_script(config)
+        if callable(getattr(module, "init", None)):
+            module.init()
+    except BaseException:  # noqa: BLE001 - everything the user's code raises is reported, not fatal here
+        outbox.send(("init_error", traceback.format_exc()))
+        return 3
+    run = module.run
+    with_context = _wants_context(run)
+    header = bool(config.get("header"))
+    dataset = config.get("dataset", "")
+    outbox.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = inbox.recv()
+        except EOFError:
+            break
+        if message[0] == "stop":
+            break
+        _, index, kind, payload, key_value = message
+        started = time.monotonic()
+        try:
+            batch = _mini_batch(kind, payload)
+            items = len(batch)
+            result = run(batch, MiniBatchContext(index, key_value, dataset)) if with_context else run(batch)
+            count, body, head = format_rows(result, header)
+        except Exception:  # noqa: BLE001
+            outbox.send(("error", index, traceback.format_exc(), time.monotonic() - started))
+            continue
+        sys.stdout.flush()
+        outbox.send(("done", index, items, count, body, head, time.monotonic() - started))
+    if callable(getattr(module, "shutdown", None)):
+        try:
+            module.shutdown()
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+    sys.stdout.flush()
+    return 0
+
+
+def _reap(sock: Any) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        sock.send(f"exit {pid} {os.waitstatus_to_exitcode(status)}".encode())
+
+
+def zygote(config: dict[str, Any], control_fd: int) -> int:
+    """Import the heavy modules once, then fork a fresh worker per request from the driver.
+
+    Requests arrive on a SOCK_SEQPACKET socket with four file descriptors (the worker's two pipe
+    ends, its stdout and stderr); replies are `pid <n>`, and `exit <pid> <code>` whenever a worker ends.
+    """
+    import select
+    import socket
+
+    if config.get("tabular"):
+        import pandas  # noqa: F401
+    os.chdir(config["code_dir"])
+    sock = socket.socket(fileno=control_fd)
+    while True:
+        readable, _, _ = select.select([sock], [], [], 0.1)
+        _reap(sock)
+        if not readable:
+            continue
+        message, fds, _, _ = socket.recv_fds(sock, 65536, 4)
+        if not message:
+            return 0  # the driver is gone; workers notice through their own pipes
+        request = json.loads(message)
+        if "partition" in request:
+            sock.send(f"pid {_fork_partitioner(sock, request['partition'], fds)}".encode())
+            continue
+        name = request["worker"]
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                sock.close()
+                os.setsid()
+                os.dup2(fds[2], 1)
+                os.dup2(fds[3], 2)
+                os.close(fds[2])
+                os.close(fds[3])
+                os.environ["AMLRUN_PRS_WORKER"] = name
+                code = serve({**config, "worker": name}, fds[0], fds[1])
+            except BaseException:  # noqa: BLE001
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        sock.send(f"pid {pid}".encode())
+
+
+def _fork_partitioner(sock: Any, request: dict[str, Any], fds: list[int]) -> int:
+    """Fork the process that reads the job's input and streams descriptors to the driver (fds[0])."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            sock.close()
+            os.dup2(fds[1], 1)
+            os.dup2(fds[2], 2)
+            from amlrun.engine.parallel.partition import PartitionRequest, stream_mini_batches
+
+            stream_mini_batches(PartitionRequest(**request), Connection(fds[0], readable=False))
+        except BaseException:  # noqa: BLE001
+            traceback.print_exc()
+            code = 70
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    return pid
+
+
+def main() -> int:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]  # our modules must not shadow theirs
+    config = json.loads(os.environ["AMLRUN_PRS_CONFIG"])
+    if os.environ.get("AMLRUN_PRS_ZYGOTE_FD"):
+        return zygote(config, int(os.environ.pop("AMLRUN_PRS_ZYGOTE_FD")))
+    read_fd, write_fd = (int(x) for x in os.environ["AMLRUN_PRS_FDS"].split(","))
+    return serve(config, read_fd, write_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
