@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.data.staging import MaterializedInput, PreparedOutput, materialize_input, prepare_output
+from amlrun.data.stepenv import apply_step_env
 from amlrun.engine.events import Reporter
 from amlrun.engine.plan import StepPlan
 from amlrun.engine.process import run_shell
@@ -73,7 +74,7 @@ def build_process_env(plan: StepPlan, inputs: dict[str, Any], outputs: dict[str,
     for name, out in outputs.items():
         env[f"AZURE_ML_OUTPUT_{name}"] = str(out.local_path)
     env.update(plan.environment_variables)
-    return env
+    return apply_step_env(env, plan.data_env)
 
 
 def stage_step(plan: StepPlan) -> tuple[Path, dict[str, Any], dict[str, PreparedOutput]]:

@@ -52,7 +52,7 @@ def run_job(request: RunRequest, reporter: Reporter | None = None,
     if store.exists(name):
         raise UsageError(f"a run named {name!r} already exists", hint="choose another --name or omit it")
     reporter = reporter or PlainReporter(prefix_steps=node.kind == "pipeline")
-    data = DataContext(store.root)
+    data = DataContext.for_project(store.root, request.file)
     if node.kind == "command":
         return _run_command_job(node, request, store, data, name, reporter, cancel)
     if node.kind == "pipeline":
