@@ -1,0 +1,199 @@
+"""Jobs whose data lives in blob datastores served by a real Azurite, read and written through amlrun."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from azurite_fixtures import ACCOUNT1, ACCOUNT2, KEY1, KEY2, Azurite, azurite  # noqa: F401
+
+LONG = "azureml://subscriptions/0000-1111/resourcegroups/rg-ml/workspaces/ws-ml/datastores"
+
+
+def _sas(server: Azurite, container: str) -> str:
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    return generate_container_sas(ACCOUNT1, container, account_key=KEY1,
+                                  permission=ContainerSasPermissions(read=True, write=True, list=True, create=True,
+                                                                     add=True, delete=True),
+                                  expiry=datetime.now(timezone.utc) + timedelta(hours=2))
+
+
+@pytest.fixture
+def blob_project(tmp_path: Path, azurite: Azurite, write, request) -> dict:  # noqa: F811
+    """A project with three blob datastores (account key, connection string, SAS) and a local one."""
+    tag = request.node.name.replace("_", "").lower()[-20:]
+    containers = {"lake": f"lake{tag}", "raw": f"raw{tag}", "results": f"res{tag}"}
+    azurite.fill(containers["lake"], {f"a/part{i}.txt": f"lake {i}\n".encode() for i in range(3)})
+    azurite.fill(containers["raw"], {"b/x.txt": b"raw x\n", "b/sub/y.txt": b"raw y\n"}, ACCOUNT2, KEY2)
+    azurite.fill(containers["results"], {"keep.txt": b"k"})
+    write("proj/localdata/c/z.txt", "local z\n")
+    write("proj/amlrun.yaml", f"""
+        datastores:
+          lake:
+            type: azure_blob
+            account_name: {ACCOUNT1}
+            container_name: {containers["lake"]}
+            endpoint: {azurite.endpoint(ACCOUNT1)}
+            credential: {{account_key_env: LAKE_KEY}}
+          lake2:
+            type: azure_blob
+            container_name: {containers["raw"]}
+            credential: {{connection_string_env: LAKE2_CONN}}
+          results:
+            type: azure_blob
+            account_name: {ACCOUNT1}
+            container_name: {containers["results"]}
+            endpoint: {azurite.endpoint(ACCOUNT1)}
+            credential: {{sas_token_env: RESULTS_SAS}}
+          local_ds: {{type: local, path: ./localdata}}
+    """)
+    env = {"LAKE_KEY": KEY1, "LAKE2_CONN": azurite.connection_string(ACCOUNT2, KEY2),
+           "RESULTS_SAS": _sas(azurite, containers["results"])}
+    return {"dir": tmp_path / "proj", "env": env, "containers": containers, "secrets": [KEY1, KEY2, env["RESULTS_SAS"]]}
+
+
+def _assert_no_secret(blob_project: dict, *places: Path, texts: tuple[str, ...] = ()) -> None:
+    needles = [s for s in blob_project["secrets"]] + [s.split("sig=")[-1].split("&")[0]
+                                                      for s in blob_project["secrets"] if "sig=" in s]
+    for text in texts:
+        for secret in needles:
+            assert secret not in text
+    for place in places:
+        for f in place.rglob("*"):
+            if f.is_file():
+                data = f.read_bytes()
+                for secret in needles:
+                    assert secret.encode() not in data, f"secret found in {f}"
+
+
+def test_inputs_from_two_blob_stores_and_a_local_one_output_uploaded_to_a_third(
+        amlrun, blob_project: dict, azurite: Azurite, store: Path, write) -> None:  # noqa: F811
+    write("proj/src/merge.py", """
+        import os, sys
+        out = sys.argv[4]
+        os.makedirs(out, exist_ok=True)
+        lines = []
+        for folder in sys.argv[1:4]:
+            for root, _, files in sorted(os.walk(folder)):
+                for f in sorted(files):
+                    lines.append(open(os.path.join(root, f)).read().strip())
+        open(os.path.join(out, "merged.txt"), "w").write("\\n".join(lines) + "\\n")
+        print("merged", len(lines))
+    """)
+    job = write("proj/job.yml", f"""
+        type: command
+        code: ./src
+        command: python merge.py ${{{{inputs.a}}}} ${{{{inputs.b}}}} ${{{{inputs.c}}}} ${{{{outputs.merged}}}}
+        inputs:
+          a: {{type: uri_folder, path: azureml://datastores/lake/paths/a/}}
+          b: {{type: uri_folder, path: {LONG}/lake2/paths/b, mode: download}}
+          c: {{type: uri_folder, path: azureml://datastores/local_ds/paths/c}}
+        outputs:
+          merged: {{type: uri_folder, mode: upload, path: azureml://datastores/results/paths/runs/merged/}}
+    """)
+    first = amlrun("run", job, "--name", "merge1", env=blob_project["env"])
+    assert first.code == 0, first.text
+    assert "merged 6" in first.out
+    assert "inputs.a: fetched 3 files" in first.err and "inputs.b: fetched 2 files" in first.err
+    assert "outputs.merged: uploaded 1 file" in first.err
+    merged = azurite.read(blob_project["containers"]["results"], "runs/merged/merged.txt").decode()
+    assert merged.splitlines() == ["lake 0", "lake 1", "lake 2", "raw x", "raw y", "local z"]
+
+    second = amlrun("run", job, "--name", "merge2", env=blob_project["env"])
+    assert second.code == 0, second.text
+    assert "inputs.a: fetched 0 files (0 B)" in second.err and "3 from cache" in second.err
+    assert "inputs.b: fetched 0 files (0 B)" in second.err
+    _assert_no_secret(blob_project, store, blob_project["dir"], texts=(first.text, second.text))
+
+
+def test_direct_mode_and_azureml_fsspec_resolve_through_the_datastore_map(
+        amlrun, blob_project: dict, write) -> None:
+    write("proj/src/read.py", f"""
+        import importlib.util, sys
+        import fsspec
+        with fsspec.open(sys.argv[1] + "/part1.txt", "rt") as f:
+            print("direct:", f.read().strip())
+        from azureml.fsspec import AzureMachineLearningFileSystem
+        fs = AzureMachineLearningFileSystem("{LONG}/lake2/paths/")
+        print("listed:", sorted(p.rsplit("/", 1)[-1] for p in fs.ls("b", detail=False)))
+        with fs.open("b/sub/y.txt") as f:
+            print("aml:", f.read().decode().strip())
+        with fsspec.open("azureml://datastores/local_ds/paths/c/z.txt", "rt") as f:
+            print("local:", f.read().strip())
+        with fsspec.open("azureml://datastores/results/paths/direct/out.txt", "wt") as f:
+            f.write("written from the step")
+        print("dataprep still importable:", importlib.util.find_spec("azureml.dataprep") is not None)
+    """)
+    job = write("proj/direct.yml", """
+        type: command
+        code: ./src
+        command: python read.py ${{inputs.a}}
+        inputs:
+          a: {type: uri_folder, mode: direct, path: azureml://datastores/lake/paths/a}
+    """)
+    result = amlrun("run", job, env=blob_project["env"])
+    assert result.code == 0, result.text
+    assert "direct: lake 1" in result.out
+    assert "listed: ['sub', 'x.txt']" in result.out
+    assert "aml: raw y" in result.out and "local: local z" in result.out
+    assert "dataprep still importable: True" in result.out
+    assert "fetched" not in result.err  # direct mode moves nothing itself
+
+
+def test_writing_into_a_remote_ro_mount_fails_and_leaves_the_blob_alone(
+        amlrun, blob_project: dict, azurite: Azurite, write) -> None:  # noqa: F811
+    job = write("proj/ro.yml", """
+        type: command
+        command: chmod u+w ${{inputs.a}}/part0.txt 2>/dev/null; echo tampered > ${{inputs.a}}/part0.txt
+        inputs:
+          a: {type: uri_folder, path: azureml://datastores/lake/paths/a}
+    """)
+    result = amlrun("run", job, "--name", "ro1", env=blob_project["env"])
+    assert result.code == 1
+    assert "a/part0.txt" in amlrun("show", "ro1").out
+    assert azurite.read(blob_project["containers"]["lake"], "a/part0.txt") == b"lake 0\n"
+    again = write("proj/ro2.yml", """
+        type: command
+        command: cat ${{inputs.a}}/part0.txt
+        inputs:
+          a: {type: uri_folder, path: azureml://datastores/lake/paths/a}
+    """)
+    clean = amlrun("run", again, env=blob_project["env"])
+    assert clean.code == 0 and "lake 0" in clean.out and "tampered" not in clean.out, clean.text
+    assert "fetched 1 file" in clean.err  # the tampered cache object was dropped and fetched again
+
+
+def test_failed_step_does_not_publish_its_output(amlrun, blob_project: dict, azurite: Azurite, write,
+                                                 store: Path) -> None:  # noqa: F811
+    job = write("proj/fail.yml", """
+        type: command
+        command: echo half > ${{outputs.o}}/half.txt; exit 5
+        outputs:
+          o: {type: uri_folder, mode: upload, path: azureml://datastores/results/paths/failed/}
+    """)
+    result = amlrun("run", job, env=blob_project["env"])
+    assert result.code == 1
+    assert not azurite.exists(blob_project["containers"]["results"], "failed/half.txt")
+    assert any(p.name.startswith("failed-") for p in (store / "staging").iterdir())
+
+
+def test_datastores_command_lists_and_checks_each(amlrun, blob_project: dict, write) -> None:
+    listed = amlrun("datastores", cwd=blob_project["dir"], env=blob_project["env"])
+    assert listed.code == 0, listed.text
+    for name in ("workspaceblobstore", "lake", "lake2", "results", "local_ds"):
+        assert name in listed.out
+    assert "account key from $LAKE_KEY" in listed.out and "UNREACHABLE" not in listed.out
+    broken = amlrun("datastores", cwd=blob_project["dir"], env={**blob_project["env"], "LAKE_KEY": ""})
+    assert broken.code == 1
+    assert "LAKE_KEY" in broken.err and "UNREACHABLE" in broken.out
+    _assert_no_secret(blob_project, texts=(listed.text, broken.text))
+
+
+def test_a_user_level_config_adds_datastores(amlrun, blob_project: dict, tmp_path: Path, write) -> None:
+    user = write("home/amlrun.yaml", "datastores:\n  extra: {type: local, path: ./extra}\n")
+    (tmp_path / "home" / "extra").mkdir()
+    listed = amlrun("datastores", cwd=blob_project["dir"], env={**blob_project["env"], "AMLRUN_USER_CONFIG": str(user)})
+    assert listed.code == 0, listed.text
+    assert "extra" in listed.out and str(tmp_path / "home" / "extra") in listed.out
