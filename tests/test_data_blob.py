@@ -6,7 +6,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from azurite_fixtures import ACCOUNT1, ACCOUNT2, KEY1, KEY2, Azurite, azurite  # noqa: F401
+
+from azurite_fixtures import ACCOUNT1, ACCOUNT2, KEY1, KEY2, Azurite
+from azurite_fixtures import azurite as azurite_server  # noqa: F401 - the session fixture `azurite`
 
 LONG = "azureml://subscriptions/0000-1111/resourcegroups/rg-ml/workspaces/ws-ml/datastores"
 
@@ -21,7 +23,7 @@ def _sas(server: Azurite, container: str) -> str:
 
 
 @pytest.fixture
-def blob_project(tmp_path: Path, azurite: Azurite, write, request) -> dict:  # noqa: F811
+def blob_project(tmp_path: Path, azurite: Azurite, write, request) -> dict:
     """A project with three blob datastores (account key, connection string, SAS) and a local one."""
     tag = request.node.name.replace("_", "").lower()[-20:]
     containers = {"lake": f"lake{tag}", "raw": f"raw{tag}", "results": f"res{tag}"}
@@ -69,7 +71,7 @@ def _assert_no_secret(blob_project: dict, *places: Path, texts: tuple[str, ...] 
 
 
 def test_inputs_from_two_blob_stores_and_a_local_one_output_uploaded_to_a_third(
-        amlrun, blob_project: dict, azurite: Azurite, store: Path, write) -> None:  # noqa: F811
+        amlrun, blob_project: dict, azurite: Azurite, store: Path, write) -> None:
     write("proj/src/merge.py", """
         import os, sys
         out = sys.argv[4]
@@ -143,7 +145,7 @@ def test_direct_mode_and_azureml_fsspec_resolve_through_the_datastore_map(
 
 
 def test_writing_into_a_remote_ro_mount_fails_and_leaves_the_blob_alone(
-        amlrun, blob_project: dict, azurite: Azurite, write) -> None:  # noqa: F811
+        amlrun, blob_project: dict, azurite: Azurite, write) -> None:
     job = write("proj/ro.yml", """
         type: command
         command: chmod u+w ${{inputs.a}}/part0.txt 2>/dev/null; echo tampered > ${{inputs.a}}/part0.txt
@@ -166,7 +168,7 @@ def test_writing_into_a_remote_ro_mount_fails_and_leaves_the_blob_alone(
 
 
 def test_failed_step_does_not_publish_its_output(amlrun, blob_project: dict, azurite: Azurite, write,
-                                                 store: Path) -> None:  # noqa: F811
+                                                 store: Path) -> None:
     job = write("proj/fail.yml", """
         type: command
         command: echo half > ${{outputs.o}}/half.txt; exit 5

@@ -3,7 +3,8 @@
 Objects live at `<store>/cache/data/objects/<k[:2]>/<k>`, read-only, with their mtime pinned to a
 sentinel: a later write through a hardlinked view changes the mtime, so a modified object is noticed
 (and dropped) instead of being served again. Least-recently-used objects are evicted past the limit;
-"used" is the inode's ctime, refreshed on every use by a chmod (cheap, and a hardlink refreshes it too).
+"used" is the atime, set explicitly on every use (mtime stays pinned; reads alone never make an
+object look older).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import os
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -43,7 +45,7 @@ class ObjectCache:
             return False
         if st.st_size == size and st.st_mtime_ns == SENTINEL_MTIME_NS:
             with contextlib.suppress(OSError):
-                os.chmod(p, 0o444)  # refresh ctime: most recently used
+                os.utime(p, ns=(time.time_ns(), SENTINEL_MTIME_NS))  # most recently used
             return True
         self.discard(key)
         return False
@@ -58,7 +60,7 @@ class ObjectCache:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(temp, 0o444)
-        os.utime(temp, ns=(SENTINEL_MTIME_NS, SENTINEL_MTIME_NS))
+        os.utime(temp, ns=(time.time_ns(), SENTINEL_MTIME_NS))
         os.replace(temp, target)
         return target
 
@@ -96,7 +98,7 @@ class ObjectCache:
                 with contextlib.suppress(FileNotFoundError):
                     if f.is_file():
                         st = f.stat()
-                        entries.append((st.st_ctime_ns, st.st_size, f))
+                        entries.append((st.st_atime_ns, st.st_size, f))
             total = sum(size for _, size, _ in entries)
             freed = 0
             for _, size, f in sorted(entries):

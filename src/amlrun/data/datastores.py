@@ -88,6 +88,27 @@ class BlobDatastore:
                 self._fs["fs"] = AzureBlobFileSystem(**kwargs, skip_instance_cache=True)
             return self._fs["fs"]
 
+    def service(self) -> Any:
+        """An azure-storage-blob BlobServiceClient (the fast path for bulk transfers), created once."""
+        with self._lock:
+            if "service" not in self._fs:
+                from azure.storage.blob import BlobServiceClient
+
+                try:
+                    kw = blob_filesystem_kwargs(self.name, self.public())
+                except CredentialMissing as exc:
+                    raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
+                options = {"max_single_get_size": 32 * 1024 * 1024, "connection_data_block_size": 1024 * 1024}
+                if "connection_string" in kw:
+                    client = BlobServiceClient.from_connection_string(kw["connection_string"], **options)
+                else:
+                    url = self.endpoint or f"https://{self.account_name}.blob.core.windows.net"
+                    credential = ({"account_name": kw["account_name"], "account_key": kw["account_key"]}
+                                  if "account_key" in kw else kw.get("sas_token") or kw.get("credential"))
+                    client = BlobServiceClient(url, credential=None if kw.get("anon") else credential, **options)
+                self._fs["service"] = client
+            return self._fs["service"]
+
     def check(self) -> str | None:
         try:
             fs = self.filesystem()

@@ -1,8 +1,8 @@
 """Move bytes between blob datastores and local folders with bounded concurrency.
 
-Downloads go into the shared object cache (one adlfs batch `get`, `FETCH_CONCURRENCY` at a time, into
-temp files that are committed only when complete); what is already cached is not fetched again.
-Uploads publish a finished local folder (or file) with a pool of `put_file` calls.
+Downloads are one adlfs batched async `get` (at most `FETCH_CONCURRENCY` requests in flight) into temp
+files in the shared object cache, committed only when complete; what is already cached is not fetched
+again. Uploads use azure-storage-blob clients on a thread pool, so progress counts whole files.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from amlrun.errors import DataError
 
 __all__ = ["FETCH_CONCURRENCY", "RemoteFile", "fetch_into_cache", "list_remote", "upload_files"]
 
-FETCH_CONCURRENCY = int(os.environ.get("AMLRUN_FETCH_CONCURRENCY", "64"))
-UPLOAD_CONCURRENCY = int(os.environ.get("AMLRUN_UPLOAD_CONCURRENCY", "16"))
+FETCH_CONCURRENCY = int(os.environ.get("AMLRUN_FETCH_CONCURRENCY", "128"))
+UPLOAD_CONCURRENCY = int(os.environ.get("AMLRUN_UPLOAD_CONCURRENCY", "8"))
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,14 @@ def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCa
 def upload_files(ds: BlobDatastore, pairs: list[tuple[Path, str]], label: str) -> TransferStats:
     """Upload (local file, path in the datastore) pairs; overwrites what is there."""
     started = time.monotonic()
-    fs = ds.filesystem()
+    service = ds.service()
     total = sum(p.stat().st_size for p, _ in pairs)
 
     with Transfer(f"uploading {label}", len(pairs), total) as progress:
         def put(pair: tuple[Path, str]) -> None:
             local, remote = pair
-            fs.put_file(str(local), ds.remote_path(remote))
+            with open(local, "rb") as data:
+                service.get_blob_client(ds.container_name, remote).upload_blob(data, overwrite=True)
             progress.advance(1, local.stat().st_size)
 
         try:
