@@ -103,8 +103,8 @@ def stop_azurite(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+@pytest.fixture(scope="session", name="azurite")
+def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     if not AZURITE.exists():
         pytest.skip(f"Azurite is not installed ({AZURITE} missing): run `python3 dev.py setup` (needs npm)")
     proc, server = start_azurite(tmp_path_factory.mktemp("azurite"))

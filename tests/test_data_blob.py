@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from azurite_fixtures import ACCOUNT1, ACCOUNT2, KEY1, KEY2, Azurite
-from azurite_fixtures import azurite as azurite_server  # noqa: F401 - the session fixture `azurite`
+from azurite_fixtures import (
+    ACCOUNT1,
+    ACCOUNT2,
+    KEY1,
+    KEY2,
+    Azurite,
+    azurite_server,  # noqa: F401 - provides the session fixture `azurite`
+)
 
 LONG = "azureml://subscriptions/0000-1111/resourcegroups/rg-ml/workspaces/ws-ml/datastores"
 
