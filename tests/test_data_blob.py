@@ -205,3 +205,46 @@ def test_a_user_level_config_adds_datastores(amlrun, blob_project: dict, tmp_pat
     listed = amlrun("datastores", cwd=blob_project["dir"], env={**blob_project["env"], "AMLRUN_USER_CONFIG": str(user)})
     assert listed.code == 0, listed.text
     assert "extra" in listed.out and str(tmp_path / "home" / "extra") in listed.out
+
+
+def test_an_mltable_input_whose_paths_are_datastore_uris_loads_with_mltable(
+        amlrun, blob_project: dict, azurite: Azurite, write) -> None:
+    azurite.fill(blob_project["containers"]["lake"], {
+        "tables/t1/MLTable": (
+            "paths:\n"
+            f"  - file: {LONG}/lake2/paths/csv/one.csv\n"
+            "  - pattern: azureml://datastores/local_ds/paths/csv/*.csv\n"
+            "transformations:\n  - read_delimited:\n      delimiter: ','\n").encode()})
+    azurite.fill(blob_project["containers"]["raw"], {"csv/one.csv": b"k,v\nblob,1\n"}, ACCOUNT2, KEY2)
+    write("proj/localdata/csv/two.csv", "k,v\nlocal,2\n")
+    write("proj/src/load.py", """
+        import sys
+        import mltable
+        frame = mltable.load(sys.argv[1]).to_pandas_dataframe()
+        print("rows:", sorted(frame["k"]))
+    """)
+    job = write("proj/tbl.yml", """
+        type: command
+        code: ./src
+        command: python load.py ${{inputs.t}}
+        inputs:
+          t: {type: mltable, mode: ro_mount, path: azureml://datastores/lake/paths/tables/t1}
+    """)
+    result = amlrun("run", job, env=blob_project["env"])
+    assert result.code == 0, result.text
+    assert "rows: ['blob', 'local']" in result.out
+
+
+def test_a_remote_rw_mount_input_writes_changes_back(amlrun, blob_project: dict, azurite: Azurite, write) -> None:
+    job = write("proj/rw.yml", """
+        type: command
+        command: echo appended >> ${{inputs.a}}/part2.txt && echo new > ${{inputs.a}}/added.txt
+        inputs:
+          a: {type: uri_folder, mode: rw_mount, path: azureml://datastores/lake/paths/a}
+    """)
+    result = amlrun("run", job, env=blob_project["env"])
+    assert result.code == 0, result.text
+    lake = blob_project["containers"]["lake"]
+    assert azurite.read(lake, "a/part2.txt") == b"lake 2\nappended\n"
+    assert azurite.read(lake, "a/added.txt") == b"new\n"
+    assert azurite.read(lake, "a/part0.txt") == b"lake 0\n"

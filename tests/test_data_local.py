@@ -201,3 +201,44 @@ def test_the_engine_context_is_cheap_without_blob_datastores(tmp_path: Path) -> 
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "PATH": "/usr/bin"})
     assert out.stdout.strip() == "[]"
+
+
+def test_a_transfer_longer_than_the_threshold_shows_progress_and_a_summary(monkeypatch) -> None:
+    import io
+    import time
+
+    from amlrun.data import progress
+
+    monkeypatch.delenv("AMLRUN_NO_PROGRESS", raising=False)
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0.05)
+    slow, quick = io.StringIO(), io.StringIO()
+    with progress.Transfer("fetching inputs.x", 3, 3 * 1024**2, stream=slow) as t:
+        time.sleep(0.3)
+        t.advance(3, 3 * 1024**2)
+    with progress.Transfer("fetching inputs.y", 3, 10, stream=quick):
+        pass
+    assert "fetching inputs.x: 3 files (3.0 MB)..." in slow.getvalue()
+    assert quick.getvalue() == ""
+    stats = progress.TransferStats(files=2, bytes=2048, cached_files=1, cached_bytes=10, seconds=1.25)
+    assert stats.summary("fetched", "inputs.x") == \
+        "data: inputs.x: fetched 2 files (2.0 KB) in 1.2s, 1 from cache (10 B)"
+
+
+def test_fsspec_in_a_step_reads_a_local_datastore_and_the_real_package_option_drops_the_shim(
+        amlrun, write) -> None:
+    write("p/amlrun.yaml", "datastores:\n  shared: {type: local, path: ./shared}\n")
+    write("p/shared/t.txt", "through the map\n")
+    job = write("p/job.yml", """
+        type: command
+        command: >-
+          python -c "import fsspec; print(fsspec.open('azureml://datastores/shared/paths/t.txt', 'rt').open().read())"
+          && python -c "from azureml.fsspec import AzureMachineLearningFileSystem as F;
+          print(F('azureml://datastores/shared/paths/').cat_file('t.txt').decode())"
+    """)
+    result = amlrun("run", job)
+    assert result.code == 0, result.text
+    assert result.out.count("through the map") == 2
+    write("p/amlrun.yaml", "datastores:\n  shared: {type: local, path: ./shared}\n"
+                           "fsspec: {real_azureml_fsspec: true}\n")
+    real = amlrun("run", job)
+    assert real.code == 1 and "Protocol not known: azureml" in real.out  # the shim is left out
