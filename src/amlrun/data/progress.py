@@ -93,7 +93,7 @@ class Transfer:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
         console = Console(file=self.stream)
-        with Progress(TextColumn("[amlrun] {task.description}"), BarColumn(), DownloadColumn(),
+        with Progress(TextColumn("\\[amlrun] {task.description}"), BarColumn(), DownloadColumn(),
                       TransferSpeedColumn(), console=console, transient=True) as bar:
             task = bar.add_task(self.label, total=self.total_bytes or None)
             while not self._stop.wait(0.1):
