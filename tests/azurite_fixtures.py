@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,63 @@ def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite
         yield server
     finally:
         stop_azurite(proc)
+
+
+LONG = "azureml://subscriptions/0000-1111/resourcegroups/rg-ml/workspaces/ws-ml/datastores"
+
+
+def _sas(server: Azurite, container: str) -> str:
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    return generate_container_sas(ACCOUNT1, container, account_key=KEY1,
+                                  permission=ContainerSasPermissions(read=True, write=True, list=True, create=True,
+                                                                     add=True, delete=True),
+                                  expiry=datetime.now(timezone.utc) + timedelta(hours=2))
+
+
+@pytest.fixture(name="blob_project")
+def blob_project_fixture(tmp_path: Path, azurite: Azurite, write, request) -> dict:
+    """A project with three blob datastores (account key, connection string, SAS) and a local one."""
+    tag = request.node.name.replace("_", "").lower()[-20:]
+    containers = {"lake": f"lake{tag}", "raw": f"raw{tag}", "results": f"res{tag}"}
+    azurite.fill(containers["lake"], {f"a/part{i}.txt": f"lake {i}\n".encode() for i in range(3)})
+    azurite.fill(containers["raw"], {"b/x.txt": b"raw x\n", "b/sub/y.txt": b"raw y\n"}, ACCOUNT2, KEY2)
+    azurite.fill(containers["results"], {"keep.txt": b"k"})
+    write("proj/localdata/c/z.txt", "local z\n")
+    write("proj/amlrun.yaml", f"""
+        datastores:
+          lake:
+            type: azure_blob
+            account_name: {ACCOUNT1}
+            container_name: {containers["lake"]}
+            endpoint: {azurite.endpoint(ACCOUNT1)}
+            credential: {{account_key_env: LAKE_KEY}}
+          lake2:
+            type: azure_blob
+            container_name: {containers["raw"]}
+            credential: {{connection_string_env: LAKE2_CONN}}
+          results:
+            type: azure_blob
+            account_name: {ACCOUNT1}
+            container_name: {containers["results"]}
+            endpoint: {azurite.endpoint(ACCOUNT1)}
+            credential: {{sas_token_env: RESULTS_SAS}}
+          local_ds: {{type: local, path: ./localdata}}
+    """)
+    env = {"LAKE_KEY": KEY1, "LAKE2_CONN": azurite.connection_string(ACCOUNT2, KEY2),
+           "RESULTS_SAS": _sas(azurite, containers["results"])}
+    return {"dir": tmp_path / "proj", "env": env, "containers": containers, "secrets": [KEY1, KEY2, env["RESULTS_SAS"]]}
+
+
+def assert_no_secret(blob_project: dict, *places: Path, texts: tuple[str, ...] = ()) -> None:
+    needles = [s for s in blob_project["secrets"]] + [s.split("sig=")[-1].split("&")[0]
+                                                      for s in blob_project["secrets"] if "sig=" in s]
+    for text in texts:
+        for secret in needles:
+            assert secret not in text
+    for place in places:
+        for f in place.rglob("*"):
+            if f.is_file():
+                data = f.read_bytes()
+                for secret in needles:
+                    assert secret.encode() not in data, f"secret found in {f}"

@@ -112,8 +112,11 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
                        timeout=plan.timeout, cancel=cancel)
     changed = [f for item in inputs.values() if isinstance(item, MaterializedInput) for f in item.verify()]
     ok = result.exit_code == 0 and not result.canceled and not changed
-    for out in outputs.values():
-        out.finalize(ok)
+    try:
+        for out in outputs.values():
+            out.finalize(ok)
+    except AmlrunError as exc:  # publishing failed (an upload): the step's outputs are not there
+        return StepOutcome("Failed", result.exit_code, exc.render(), result.duration)
     if result.canceled:
         return StepOutcome("Canceled", result.exit_code, "canceled", result.duration)
     if result.timed_out:

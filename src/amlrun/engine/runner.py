@@ -87,7 +87,7 @@ def _run_command_job(node: Node, request: RunRequest, store: RunStore, data: Dat
                  error=outcome.error, extra={
                      "command": (run_dir / "command.sh").read_text().strip() if (run_dir / "command.sh").exists()
                      else None,
-                     "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()},
+                     "outputs": {k: str(o.location.local_path or o.location.uri) for k, o in plan.outputs.items()},
                  })
     reporter.event("finished", message=f"run {name} {outcome.status}"
                    + (f": {outcome.error}" if outcome.error else f" in {outcome.duration:.1f}s"))
