@@ -123,7 +123,8 @@ def test_failed_step_does_not_publish_its_output(amlrun, blob_project: dict, azu
     result = amlrun("run", job, env=blob_project["env"])
     assert result.code == 1
     assert not azurite.exists(blob_project["containers"]["results"], "failed/half.txt")
-    assert any(p.name.startswith("failed-") for p in (store / "staging").iterdir())
+    assert [(p / "data" / "half.txt").read_text() for p in (store / "staging").iterdir() if (p / "FAILED").exists()] \
+        == ["half\n"]
 
 
 def test_datastores_command_lists_and_checks_each(amlrun, blob_project: dict, write) -> None:

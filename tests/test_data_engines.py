@@ -125,7 +125,9 @@ def test_a_dispatch_table_parallel_job_reads_three_stores_through_azureml_fsspec
     """)
     result = amlrun("run", job, "--name", "disp1", env=blob_project["env"], timeout=240)
     assert result.code == 0, result.text
-    rows_out = sorted((store / "datastores" / "workspaceblobstore" / "azureml" / "disp1" / "results")
-                      .read_text().splitlines())
+    produced = [f for f in (store / "datastores" / "workspaceblobstore" / "azureml" / "disp1").rglob("*")
+                if f.is_file()]
+    assert len(produced) == 1, produced
+    rows_out = sorted(produced[0].read_text().splitlines())
     assert rows_out == [f"seq{i}:lake {i}|raw x|local z" for i in range(3)]
     assert_no_secret(blob_project, store, texts=(result.text,))

@@ -75,16 +75,20 @@ def test_uri_file_input_and_output_on_a_local_datastore(amlrun, write, tmp_path:
     assert (tmp_path / "p" / "shared" / "out" / "count.txt").read_text().strip() == "3"
 
 
-def test_a_failed_step_never_publishes_a_partial_output(amlrun, write, tmp_path: Path) -> None:
+def test_an_upload_output_is_published_only_when_the_step_succeeds(amlrun, write, tmp_path: Path) -> None:
     write("p/amlrun.yaml", "datastores:\n  shared: {type: local, path: ./shared}\n")
     job = write("p/job.yml", """
         type: command
-        command: echo half > ${{outputs.o}}/part.txt; exit 4
+        command: echo half > ${{outputs.o}}/part.txt; test -f ${{outputs.o}}/part.txt && exit ${{inputs.code}}
+        inputs:
+          code: 4
         outputs:
-          o: {type: uri_folder, path: azureml://datastores/shared/paths/result}
+          o: {type: uri_folder, mode: upload, path: azureml://datastores/shared/paths/result}
     """)
     assert amlrun("run", job).code == 1
     assert not (tmp_path / "p" / "shared" / "result" / "part.txt").exists()
+    assert amlrun("run", job, "--set", "inputs.code=0").code == 0
+    assert (tmp_path / "p" / "shared" / "result" / "part.txt").read_text() == "half\n"
 
 
 def test_an_inline_secret_is_refused_with_its_line_and_how_to_fix_it(amlrun, write) -> None:

@@ -13,9 +13,14 @@ Inputs
 - `rw_mount`: local data is handed over as is; remote data is a private copy whose changed files are
   written back after the step.
 
-Outputs are written to a staging folder under the store and published only when the step succeeds:
-moved into a local datastore, or uploaded to a blob one (`upload` and `rw_mount` alike: rw_mount is
-not mirrored live). A failed step's files stay in `<store>/staging/failed-*`, never at the destination.
+Outputs
+- `rw_mount` (the default) on a local datastore: the step writes in place, as a mount would; what a
+  failed step wrote stays there (as in the service) and the run record says the step failed.
+- `upload` (any datastore) and `rw_mount` on a blob datastore: the step writes to a staging folder
+  under the store, published (moved or uploaded) only when the step succeeds; rw_mount is mirrored
+  once at the end, not live. The staging folder is named after the destination, so a resumed step
+  continues with what it had written; a failed step's files stay there, marked `FAILED`, and never
+  reach the destination.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import os
 import shutil
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -254,9 +258,7 @@ class PreparedOutput:
         if self.staging is None or self.location is None:
             return
         if not succeeded:
-            failed = self.staging.parent.with_name(f"failed-{self.staging.parent.name}")
-            with contextlib.suppress(OSError):
-                os.replace(self.staging.parent, failed)
+            (self.staging.parent / "FAILED").write_text(f"not published: the step writing {self.location.uri} failed\n")
             return
         if self.location.is_blob:
             self._upload()
@@ -268,18 +270,19 @@ class PreparedOutput:
     def _move_into_place(self) -> None:
         dest = self.location.local_path if self.location else None
         assert dest is not None and self.staging is not None
-        if self.type_ == "uri_file":
+        if self.type_ == "uri_file":  # the file, and anything the step wrote beside it (parallel's output_dir)
             if self.local_path.exists():
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(self.local_path, dest)
-            return
+            dest = dest.parent
         dest.mkdir(parents=True, exist_ok=True)
         for folder, dirs, files in os.walk(self.staging):
             rel = Path(folder).relative_to(self.staging)
             for d in dirs:
                 (dest / rel / d).mkdir(parents=True, exist_ok=True)
             for f in files:
-                shutil.move(Path(folder) / f, dest / rel / f)
+                os.replace(Path(folder) / f, dest / rel / f) if _same_device(folder, dest) \
+                    else shutil.move(Path(folder) / f, dest / rel / f)
 
     def _upload(self) -> None:
         from amlrun.data.transfer import upload_files
@@ -296,19 +299,32 @@ class PreparedOutput:
         report(self.stats.summary("uploaded", f"outputs.{self.name}"))
 
 
+def _same_device(a: str | Path, b: Path) -> bool:
+    try:
+        return os.stat(a).st_dev == os.stat(b).st_dev
+    except OSError:
+        return False
+
+
 def prepare_output(name: str, type_: str, mode: str, location: Location) -> PreparedOutput:
     """A fresh staging place for one output; nothing reaches the destination before `finalize(True)`."""
     if mode not in ("rw_mount", "upload", "direct"):
         raise DataError(f"output {name!r}: unknown mode {mode!r}", hint="use rw_mount or upload")
+    if location.local_path is not None and mode != "upload":  # rw_mount on local data: the step writes in place
+        path = location.local_path
+        (path.parent if type_ == "uri_file" else path).mkdir(parents=True, exist_ok=True)
+        return PreparedOutput(name, path, location, type_)
+    key = object_key("output", location.uri, location.local_path)[:24]
     if location.context is not None:
-        staging_root = location.context.store_root / "staging" / uuid.uuid4().hex
+        staging_root = location.context.store_root / "staging" / key
     elif location.local_path is not None:
-        staging_root = location.local_path.parent / f".amlrun-staging-{uuid.uuid4().hex}"
+        staging_root = location.local_path.parent / f".amlrun-staging-{key}"
     else:
         raise DataError(f"output {name!r}: {location.uri} is not writable locally",
                         hint="declare its datastore in amlrun.yaml")
     staging = staging_root / "data"
-    staging.mkdir(parents=True)
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging_root / "FAILED").unlink(missing_ok=True)
     leaf = (location.local_path.name if location.local_path is not None else location.path.rsplit("/", 1)[-1]) \
         or name
     local_path = staging / leaf if type_ == "uri_file" else staging
