@@ -246,3 +246,16 @@ def test_fsspec_in_a_step_reads_a_local_datastore_and_the_real_package_option_dr
                            "fsspec: {real_azureml_fsspec: true}\n")
     real = amlrun("run", job)
     assert real.code == 1 and "Protocol not known: azureml" in real.out  # the shim is left out
+
+
+def test_output_paths_may_use_name_output_name_and_default_datastore(amlrun, write, store: Path) -> None:
+    job = write("p/job.yml", """
+        type: command
+        command: echo hi > ${{outputs.o}}/hi.txt
+        outputs:
+          o:
+            type: uri_folder
+            path: azureml://datastores/${{default_datastore}}/paths/custom/${{name}}/${{output_name}}/
+    """)
+    assert amlrun("run", job, "--name", "named1").code == 0
+    assert (store / "datastores" / "workspaceblobstore" / "custom" / "named1" / "o" / "hi.txt").read_text() == "hi\n"

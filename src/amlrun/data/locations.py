@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,9 +122,16 @@ class DataContext:
 
     # resolution -------------------------------------------------------------------------------
 
-    def resolve(self, uri: str, base_dir: Path) -> Location:
-        """Resolve a path or URI. Relative local paths are relative to `base_dir` (the YAML's folder)."""
+    def resolve(self, uri: str, base_dir: Path, *, run_name: str | None = None,
+                output_name: str | None = None) -> Location:
+        """Resolve a path or URI. Relative local paths are relative to `base_dir` (the YAML's folder).
+
+        `${{default_datastore}}` is always substituted; `${{name}}` and `${{output_name}}` when given."""
         uri = substitute_default_datastore(str(uri), self.default_datastore)
+        if run_name is not None:
+            uri = re.sub(r"\$\{\{\s*name\s*\}\}", run_name, uri)
+        if output_name is not None:
+            uri = re.sub(r"\$\{\{\s*output_name\s*\}\}", output_name, uri)
         asset = parse_asset_ref(uri)
         if asset is not None:
             return self._resolve_asset(uri, asset)

@@ -119,7 +119,7 @@ def plan_outputs(node: Node, data: DataContext, run_name: str,
             location = parent_outputs[ref.name].location
             bound = ref.name
         elif spec is not None and spec.path:
-            location = data.resolve(str(spec.path), node.source.folder)
+            location = data.resolve(str(spec.path), node.source.folder, run_name=run_name, output_name=name)
         else:
             location = data.default_output(run_name, name)
         if type_ == "uri_file" and location.uri.endswith("/"):
