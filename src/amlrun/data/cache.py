@@ -93,6 +93,11 @@ class ObjectCache:
     def evict(self, keep: set[str] = frozenset()) -> int:  # type: ignore[assignment]
         """Drop least-recently-used objects until the cache fits its limit; returns bytes freed."""
         with self._lock:
+            stale = time.time() - 24 * 3600  # temp files of transfers killed midway
+            for temp in (self.root / "tmp").glob("*") if (self.root / "tmp").is_dir() else []:
+                with contextlib.suppress(OSError):
+                    if temp.stat().st_mtime < stale:
+                        temp.unlink()
             entries = []
             for f in (self.root / "objects").rglob("*"):
                 with contextlib.suppress(FileNotFoundError):
