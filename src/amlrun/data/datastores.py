@@ -8,6 +8,7 @@ never leave them: `public()` (what step processes receive) holds variable names,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from amlrun.data.uris import StorageUri
 from amlrun.errors import DataError
 
 __all__ = ["BlobDatastore", "Datastore", "LocalDatastore", "secret_values"]
+
+_SHARED_FS: dict[str, Any] = {}  # keyed by a digest of the connection arguments (never the secrets)
+_SHARED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,12 @@ class BlobDatastore:
                     kwargs = blob_filesystem_kwargs(self.name, self.public())
                 except CredentialMissing as exc:
                     raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
-                self._fs["fs"] = AzureBlobFileSystem(**kwargs, skip_instance_cache=True)
+                # datastores on one account with one credential share a filesystem: its connection pool
+                key = hashlib.sha256(repr(sorted((k, str(v)) for k, v in kwargs.items())).encode()).hexdigest()
+                with _SHARED_LOCK:
+                    if key not in _SHARED_FS:
+                        _SHARED_FS[key] = AzureBlobFileSystem(**kwargs, skip_instance_cache=True)
+                    self._fs["fs"] = _SHARED_FS[key]
             return self._fs["fs"]
 
     def service(self) -> Any:
