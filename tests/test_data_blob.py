@@ -188,3 +188,19 @@ def test_a_remote_rw_mount_input_writes_changes_back(amlrun, blob_project: dict,
     assert azurite.read(lake, "a/part2.txt") == b"lake 2\nappended\n"
     assert azurite.read(lake, "a/added.txt") == b"new\n"
     assert azurite.read(lake, "a/part0.txt") == b"lake 0\n"
+
+
+def test_datastores_command_flags_a_missing_container_and_a_dead_endpoint(
+        amlrun, blob_project: dict, azurite: Azurite, write) -> None:
+    config = blob_project["dir"] / "amlrun.yaml"
+    config.write_text(config.read_text() + (
+        "  ghost: {type: azure_blob, account_name: devstoreaccount1, container_name: nosuchcontainer,\n"
+        f"          endpoint: '{azurite.endpoint('devstoreaccount1')}', credential: {{account_key_env: LAKE_KEY}}}}\n"
+        "  dead: {type: azure_blob, account_name: devstoreaccount1, container_name: c,\n"
+        "         endpoint: 'http://127.0.0.1:9/devstoreaccount1', credential: {account_key_env: LAKE_KEY}}\n"))
+    listed = amlrun("datastores", cwd=blob_project["dir"], env=blob_project["env"])
+    assert listed.code == 1
+    lines = {line.split()[0]: line for line in listed.out.splitlines()}
+    assert "UNREACHABLE" in lines["ghost"] and "UNREACHABLE" in lines["dead"] and "UNREACHABLE" not in lines["lake"]
+    assert "container 'nosuchcontainer' not found" in listed.err and "Connection refused" in listed.err
+    assert_no_secret(blob_project, texts=(listed.text,))

@@ -59,7 +59,8 @@ class BlobDatastore:
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False, hash=False)
 
     def describe(self) -> str:
-        where = self.endpoint or f"https://{self.account_name}.blob.core.windows.net"
+        where = self.endpoint or (f"https://{self.account_name}.blob.core.windows.net" if self.account_name
+                                  else "(account from the connection string)")
         return f"{where}/{self.container_name} ({credential_kind(self.credential)})"
 
     def public(self) -> dict[str, Any]:
@@ -98,34 +99,36 @@ class BlobDatastore:
             return self._fs["fs"]
 
     def service(self) -> Any:
-        """An azure-storage-blob BlobServiceClient (the fast path for bulk transfers), created once."""
+        """An azure-storage-blob BlobServiceClient (used for uploads), created once."""
         with self._lock:
             if "service" not in self._fs:
-                from azure.storage.blob import BlobServiceClient
-
-                try:
-                    kw = blob_filesystem_kwargs(self.name, self.public())
-                except CredentialMissing as exc:
-                    raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
-                options = {"max_single_get_size": 32 * 1024 * 1024, "connection_data_block_size": 1024 * 1024}
-                if "connection_string" in kw:
-                    client = BlobServiceClient.from_connection_string(kw["connection_string"], **options)
-                else:
-                    url = self.endpoint or f"https://{self.account_name}.blob.core.windows.net"
-                    credential = ({"account_name": kw["account_name"], "account_key": kw["account_key"]}
-                                  if "account_key" in kw else kw.get("sas_token") or kw.get("credential"))
-                    client = BlobServiceClient(url, credential=None if kw.get("anon") else credential, **options)
-                self._fs["service"] = client
+                self._fs["service"] = self._make_service(max_single_put_size=32 * 1024 * 1024)
             return self._fs["service"]
+
+    def _make_service(self, **options: Any) -> Any:
+        from azure.storage.blob import BlobServiceClient
+
+        try:
+            kw = blob_filesystem_kwargs(self.name, self.public())
+        except CredentialMissing as exc:
+            raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
+        if "connection_string" in kw:
+            return BlobServiceClient.from_connection_string(kw["connection_string"], **options)
+        url = self.endpoint or f"https://{self.account_name}.blob.core.windows.net"
+        credential = ({"account_name": kw["account_name"], "account_key": kw["account_key"]}
+                      if "account_key" in kw else kw.get("sas_token") or kw.get("credential"))
+        return BlobServiceClient(url, credential=None if kw.get("anon") else credential, **options)
 
     def check(self) -> str | None:
         try:
-            fs = self.filesystem()
-            if not fs.exists(self.container_name):
-                return f"container {self.container_name!r} not found"
+            client = self._make_service(retry_total=0, connection_timeout=5, read_timeout=10)
+            blobs = client.get_container_client(self.container_name).list_blobs(results_per_page=1)
+            next(iter(blobs.by_page()), None)  # a list call: what a read-only SAS is allowed to do
         except DataError as exc:
             return exc.message
         except Exception as exc:  # noqa: BLE001 - any storage failure means "not reachable"
+            if type(exc).__name__ == "ResourceNotFoundError":
+                return f"container {self.container_name!r} not found"
             return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", [self])
         return None
 
