@@ -115,6 +115,22 @@ def resume(run_name: str, max_parallel: int | None, max_workers: int | None, sto
     sys.exit(0 if record.status in ("Completed", "Reused") else 1)
 
 
+@cli.command()
+@_store_opt
+def datastores(store_root: Path | None) -> None:
+    """List the datastores of the project here (amlrun.yaml) and check each is reachable."""
+    from amlrun.data.listing import check_datastores
+    from amlrun.store.records import find_store_root
+
+    statuses = check_datastores(store_root or find_store_root(Path.cwd()), Path.cwd())
+    for s in statuses:
+        click.echo(f"{s.name:<24} {s.kind:<18} {'ok' if s.ok else 'UNREACHABLE':<12} {s.where}")
+        if not s.ok:
+            click.echo(f"{'':<24} {s.problem}", err=True)
+    if not all(s.ok for s in statuses):
+        sys.exit(1)
+
+
 def main() -> None:
     """Entry point: map amlrun's errors to a paragraph on stderr and an exit code."""
     try:

@@ -1,20 +1,73 @@
-"""Make inputs available to a process and outputs ready for it, per AzureML's modes.
+"""Make inputs available to a step and outputs ready for it, per AzureML's modes.
 
-Minimal local semantics (the data issue extends this): `ro_mount`/`eval_mount`/`direct` hand the
-resolved path over as is, `download`/`eval_download` give the step a private copy, outputs are
-folders created before the step starts.
+Inputs
+- `ro_mount`, `eval_mount`: a read-only *view*: hardlinks into the shared object cache, never the
+  user's files. Local sources are snapshotted into the cache once (keyed by path, size, mtime, inode:
+  a later run with unchanged files costs a stat walk and hardlinks, no copy); remote ones are fetched
+  into it once (keyed by content MD5 or etag and size). After the step the view is compared with its
+  stat manifest; a step that changed, added or removed files fails with those files named, and the
+  objects it wrote through are dropped from the cache. Chmod alone cannot protect anything from a
+  root process, which is why the view is never the source itself.
+- `download`, `eval_download`: a private, writable copy in the run folder.
+- `direct`: the URI itself (code opens it with fsspec; see stepenv), or the path for plain local data.
+- `rw_mount`: local data is handed over as is; remote data is a private copy whose changed files are
+  written back after the step.
+
+Outputs
+- `rw_mount` (the default) on a local datastore: the step writes in place, as a mount would; what a
+  failed step wrote stays there (as in the service) and the run record says the step failed.
+- `upload` (any datastore) and `rw_mount` on a blob datastore: the step writes to a staging folder
+  under the store, published (moved or uploaded) only when the step succeeds; rw_mount is mirrored
+  once at the end, not live. The staging folder is named after the destination, so a resumed step
+  continues with what it had written; a failed step's files stay there, marked `FAILED`, and never
+  reach the destination.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
-from dataclasses import dataclass
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from amlrun.data.cache import SENTINEL_MTIME_NS, ObjectCache, object_key
+from amlrun.data.datastores import BlobDatastore
 from amlrun.data.locations import Location
+from amlrun.data.progress import TransferStats
 from amlrun.errors import DataError
 
-__all__ = ["MaterializedInput", "PreparedOutput", "materialize_input", "prepare_output"]
+__all__ = ["MaterializedInput", "PreparedOutput", "materialize_input", "prepare_output", "report"]
+
+READ_ONLY_MODES = ("ro_mount", "eval_mount")
+COPY_MODES = ("download", "eval_download")
+KNOWN_INPUT_MODES = (*READ_ONLY_MODES, *COPY_MODES, "direct", "rw_mount")
+
+Manifest = dict[str, tuple[int, int]]
+
+
+def report(line: str) -> None:
+    """Data progress and summaries go to stderr, as the engine's own events do."""
+    print(f"[amlrun] {line}", file=sys.stderr, flush=True)
+
+
+def scan(root: Path) -> Manifest:
+    """relative path -> (size, mtime_ns) for every file below `root` (or `root` itself if a file)."""
+    if root.is_file():
+        st = root.stat()
+        return {root.name: (st.st_size, st.st_mtime_ns)}
+    out: Manifest = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = Path(folder) / name
+            with contextlib.suppress(FileNotFoundError):
+                st = path.stat()
+                out[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return out
 
 
 @dataclass
@@ -23,52 +76,256 @@ class MaterializedInput:
 
     name: str
     value: str
+    view: Path | None = None
+    expected: Manifest | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    cache: ObjectCache | None = None
+    after: Callable[[], None] | None = None
+    stats: TransferStats | None = None
 
     def verify(self) -> list[str]:
-        """Files a read-only input had changed by the step (none: nothing to report)."""
-        return []
+        """Files of a read-only input the step changed, added or removed (as `<input>/<path>`)."""
+        if self.after is not None:
+            self.after()
+        if self.view is None or self.expected is None:
+            return []
+        actual = scan(self.view) if self.view.exists() else {}
+        changed = sorted(rel for rel in set(actual) | set(self.expected) if actual.get(rel) != self.expected.get(rel))
+        if self.cache is not None:
+            for rel in changed:
+                if rel in self.keys:
+                    self.cache.discard(self.keys[rel])
+        _remove_tree(self.view)
+        return [f"{self.name}/{rel}" for rel in changed]
 
 
-@dataclass
-class PreparedOutput:
-    name: str
-    local_path: Path
-
-    def finalize(self, succeeded: bool) -> None:
-        """Publish the output (local outputs are written in place)."""
+def _remove_tree(path: Path) -> None:
+    if not path.exists():
+        return
+    for folder, dirs, _ in os.walk(path):
+        for d in dirs:
+            with contextlib.suppress(OSError):
+                os.chmod(Path(folder) / d, 0o755)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o755)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def materialize_input(name: str, type_: str, mode: str, location: Location, work_dir: Path) -> MaterializedInput:
-    if location.local_path is None:
-        if mode == "direct" and location.url:
-            return MaterializedInput(name, location.uri)
-        raise DataError(f"input {name!r}: {location.uri} is not reachable locally",
-                        hint="declare its datastore in amlrun.yaml")
-    source = location.local_path
+    """Make one data input available in `mode`; `work_dir` is the step's run folder."""
+    if mode not in KNOWN_INPUT_MODES:
+        raise DataError(f"input {name!r}: unknown mode {mode!r}", hint=f"use one of {', '.join(KNOWN_INPUT_MODES)}")
+    if mode == "direct":
+        return MaterializedInput(name, str(location.local_path) if location.datastore is None and location.local_path
+                                 else location.uri)
+    target = work_dir / "inputs" / name
+    _remove_tree(target)
+    if location.is_blob:
+        item = _materialize_remote(name, type_, mode, location, target)
+    else:
+        item = _materialize_local(name, type_, mode, location, target)
+    if type_ == "mltable" and location.context is not None and item.value != str(location.local_path):
+        from amlrun.data.mltable import localize_mltable_file
+
+        folder = Path(item.value)
+        changed = localize_mltable_file(folder / "MLTable", location.context, work_dir / "mltable" / name)
+        if changed and item.expected is not None:
+            item.expected.update({k: v for k, v in scan(folder).items() if k == "MLTable"})
+            item.keys.pop("MLTable", None)
+    if item.view is not None:
+        _protect(item.view)
+    return item
+
+
+def _check_local_source(name: str, type_: str, source: Path) -> None:
     if not source.exists():
         raise DataError(f"input {name!r}: {source} does not exist",
                         hint="check the path; relative paths are relative to the YAML file")
     if type_ == "uri_file" and source.is_dir():
         raise DataError(f"input {name!r} is a uri_file but {source} is a folder",
                         hint="use `type: uri_folder` or point at a file")
-    if mode in ("download", "eval_download"):
-        target = work_dir / "inputs" / name
-        if target.exists():
-            shutil.rmtree(target)
+
+
+def _materialize_local(name: str, type_: str, mode: str, location: Location, target: Path) -> MaterializedInput:
+    assert location.local_path is not None
+    source = location.local_path
+    _check_local_source(name, type_, source)
+    if mode == "rw_mount":
+        return MaterializedInput(name, str(source))
+    if mode in COPY_MODES:
         if source.is_dir():
             shutil.copytree(source, target)
+            return MaterializedInput(name, str(target))
+        target.mkdir(parents=True)
+        shutil.copy2(source, target / source.name)
+        return MaterializedInput(name, str(target / source.name))
+    if location.context is None:  # no store to snapshot into: a private copy still protects the source
+        return _materialize_local(name, type_, "download", location, target)
+    return _snapshot_view(name, source, target, location.context.cache)
+
+
+def _snapshot_view(name: str, source: Path, target: Path, cache: ObjectCache) -> MaterializedInput:
+    started = time.monotonic()
+    files = [(source.name, source)] if source.is_file() else [
+        (Path(folder, f).relative_to(source).as_posix(), Path(folder, f))
+        for folder, _, names in os.walk(source, followlinks=True) for f in names]
+    stats = TransferStats()
+    keys: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    to_copy: list[tuple[str, Path]] = []
+    for rel, path in files:
+        st = path.stat()
+        keys[rel] = object_key("local", path.resolve(), st.st_size, st.st_mtime_ns, st.st_ino)
+        sizes[rel] = st.st_size
+        if cache.has(keys[rel], st.st_size):
+            stats.cached_files += 1
+            stats.cached_bytes += st.st_size
         else:
-            target.mkdir(parents=True)
-            target = target / source.name
-            shutil.copy2(source, target)
-        return MaterializedInput(name, str(target))
-    return MaterializedInput(name, str(source))
+            to_copy.append((rel, path))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda item: cache.add_copy(keys[item[0]], item[1]), to_copy))
+    stats.files, stats.bytes = len(to_copy), sum(sizes[r] for r, _ in to_copy)
+    target.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        for folder, dirs, _ in os.walk(source, followlinks=True):
+            for d in dirs:
+                (target / Path(folder, d).relative_to(source)).mkdir(parents=True, exist_ok=True)
+    for rel in keys:
+        cache.link(keys[rel], target / rel)
+    cache.evict(keep=set(keys.values()))
+    stats.seconds = time.monotonic() - started
+    if stats.files:
+        report(stats.summary("snapshotted", f"inputs.{name}"))
+    expected = {rel: (sizes[rel], SENTINEL_MTIME_NS) for rel in keys}
+    value = target / source.name if source.is_file() else target
+    return MaterializedInput(name, str(value), view=target, expected=expected, keys=keys, cache=cache, stats=stats)
+
+
+def _protect(target: Path) -> None:
+    """Folders of a view read-only: stops non-root steps from adding files (the manifest catches root)."""
+    for folder, dirs, _ in os.walk(target, topdown=False):
+        for d in dirs:
+            os.chmod(Path(folder) / d, 0o555)
+    os.chmod(target, 0o555)
+
+
+def _materialize_remote(name: str, type_: str, mode: str, location: Location, target: Path) -> MaterializedInput:
+    from amlrun.data.transfer import fetch_into_cache, list_remote, upload_files
+
+    ds = location.datastore_obj
+    assert isinstance(ds, BlobDatastore) and location.context is not None
+    cache = location.context.cache
+    files = list_remote(ds, location.path, type_ == "uri_file", location.uri)
+    stats = fetch_into_cache(ds, files, cache, f"inputs.{name}")
+    report(stats.summary("fetched", f"inputs.{name}"))
+    keys = {f.relative: f.key for f in files}
+    for f in files:
+        (cache.link if mode in READ_ONLY_MODES else cache.copy_out)(f.key, target / f.relative)
+    cache.evict(keep=set(keys.values()))
+    value = str(target / files[0].relative) if type_ == "uri_file" else str(target)
+    if mode in READ_ONLY_MODES:
+        expected = {f.relative: (f.size, SENTINEL_MTIME_NS) for f in files}
+        return MaterializedInput(name, value, view=target, expected=expected, keys=keys, cache=cache, stats=stats)
+    if mode == "rw_mount":
+        before = scan(target)
+
+        def write_back() -> None:
+            after = scan(target)
+            changed = [rel for rel in after if after[rel] != before.get(rel)]
+            if changed:
+                base = location.path if type_ != "uri_file" else location.path.rsplit("/", 1)[0]
+                pairs = [(target / rel, f"{base}/{rel}".strip("/")) for rel in changed]
+                report(upload_files(ds, pairs, f"inputs.{name}").summary("wrote back", f"inputs.{name}"))
+
+        return MaterializedInput(name, value, after=write_back, stats=stats)
+    return MaterializedInput(name, value, stats=stats)
+
+
+@dataclass
+class PreparedOutput:
+    """Where the step writes one output (`local_path`, a staging place) and how it is published."""
+
+    name: str
+    local_path: Path
+    location: Location | None = None
+    type_: str = "uri_folder"
+    staging: Path | None = None
+    published: bool = False
+    stats: TransferStats | None = None
+
+    def finalize(self, succeeded: bool) -> None:
+        """Publish the output if the step succeeded; otherwise keep it aside, marked as failed."""
+        if self.staging is None or self.location is None:
+            return
+        if not succeeded:
+            (self.staging.parent / "FAILED").write_text(f"not published: the step writing {self.location.uri} failed\n")
+            return
+        if self.location.is_blob:
+            self._upload()
+        else:
+            self._move_into_place()
+        shutil.rmtree(self.staging.parent, ignore_errors=True)
+        self.published = True
+
+    def _move_into_place(self) -> None:
+        dest = self.location.local_path if self.location else None
+        assert dest is not None and self.staging is not None
+        if self.type_ == "uri_file":  # the file, and anything the step wrote beside it (parallel's output_dir)
+            if self.local_path.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(self.local_path, dest)
+            dest = dest.parent
+        dest.mkdir(parents=True, exist_ok=True)
+        for folder, dirs, files in os.walk(self.staging):
+            rel = Path(folder).relative_to(self.staging)
+            for d in dirs:
+                (dest / rel / d).mkdir(parents=True, exist_ok=True)
+            for f in files:
+                os.replace(Path(folder) / f, dest / rel / f) if _same_device(folder, dest) \
+                    else shutil.move(Path(folder) / f, dest / rel / f)
+
+    def _upload(self) -> None:
+        from amlrun.data.transfer import upload_files
+
+        assert self.location is not None and isinstance(self.location.datastore_obj, BlobDatastore)
+        base = self.location.path
+        if self.type_ == "uri_file":
+            pairs = [(self.local_path, base)] if self.local_path.exists() else []
+        else:
+            assert self.staging is not None
+            pairs = [(Path(folder) / f, f"{base}/{(Path(folder) / f).relative_to(self.staging).as_posix()}".strip("/"))
+                     for folder, _, files in os.walk(self.staging) for f in files]
+        self.stats = upload_files(self.location.datastore_obj, pairs, f"outputs.{self.name}")
+        report(self.stats.summary("uploaded", f"outputs.{self.name}"))
+
+
+def _same_device(a: str | Path, b: Path) -> bool:
+    try:
+        return os.stat(a).st_dev == os.stat(b).st_dev
+    except OSError:
+        return False
 
 
 def prepare_output(name: str, type_: str, mode: str, location: Location) -> PreparedOutput:
-    if location.local_path is None:
+    """A fresh staging place for one output; nothing reaches the destination before `finalize(True)`."""
+    if mode not in ("rw_mount", "upload", "direct"):
+        raise DataError(f"output {name!r}: unknown mode {mode!r}", hint="use rw_mount or upload")
+    if location.local_path is not None and mode != "upload":  # rw_mount on local data: the step writes in place
+        path = location.local_path
+        (path.parent if type_ == "uri_file" else path).mkdir(parents=True, exist_ok=True)
+        return PreparedOutput(name, path, location, type_)
+    key = object_key("output", location.uri, location.local_path)[:24]
+    if location.context is not None:
+        staging_root = location.context.store_root / "staging" / key
+    elif location.local_path is not None:
+        staging_root = location.local_path.parent / f".amlrun-staging-{key}"
+    else:
         raise DataError(f"output {name!r}: {location.uri} is not writable locally",
                         hint="declare its datastore in amlrun.yaml")
-    path = location.local_path
-    (path.parent if type_ == "uri_file" else path).mkdir(parents=True, exist_ok=True)
-    return PreparedOutput(name, path)
+    staging = staging_root / "data"
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging_root / "FAILED").unlink(missing_ok=True)
+    leaf = (location.local_path.name if location.local_path is not None else location.path.rsplit("/", 1)[-1]) \
+        or name
+    local_path = staging / leaf if type_ == "uri_file" else staging
+    return PreparedOutput(name, local_path, location, type_, staging)

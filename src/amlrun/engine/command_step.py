@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.data.staging import MaterializedInput, PreparedOutput, materialize_input, prepare_output
+from amlrun.data.stepenv import apply_step_env
 from amlrun.engine.events import Reporter
 from amlrun.engine.plan import StepPlan
 from amlrun.engine.process import run_shell
@@ -73,7 +74,7 @@ def build_process_env(plan: StepPlan, inputs: dict[str, Any], outputs: dict[str,
     for name, out in outputs.items():
         env[f"AZURE_ML_OUTPUT_{name}"] = str(out.local_path)
     env.update(plan.environment_variables)
-    return env
+    return apply_step_env(env, plan.data_env)
 
 
 def stage_step(plan: StepPlan) -> tuple[Path, dict[str, Any], dict[str, PreparedOutput]]:
@@ -112,8 +113,11 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
                        timeout=plan.timeout, cancel=cancel)
     changed = [f for item in inputs.values() if isinstance(item, MaterializedInput) for f in item.verify()]
     ok = result.exit_code == 0 and not result.canceled and not changed
-    for out in outputs.values():
-        out.finalize(ok)
+    try:
+        for out in outputs.values():
+            out.finalize(ok)
+    except AmlrunError as exc:  # publishing failed (an upload): the step's outputs are not there
+        return StepOutcome("Failed", result.exit_code, exc.render(), result.duration)
     if result.canceled:
         return StepOutcome("Canceled", result.exit_code, "canceled", result.duration)
     if result.timed_out:

@@ -72,3 +72,4 @@ class StepPlan:
     is_deterministic: bool = True
     parallel: dict[str, Any] | None = None  # the parallel settings, for kind == "parallel"
     default_datastore: str = "workspaceblobstore"
+    data_env: dict[str, str] = field(default_factory=dict)  # datastore map for fsspec in the step

@@ -119,12 +119,11 @@ def plan_outputs(node: Node, data: DataContext, run_name: str,
             location = parent_outputs[ref.name].location
             bound = ref.name
         elif spec is not None and spec.path:
-            location = data.resolve(str(spec.path), node.source.folder)
+            location = data.resolve(str(spec.path), node.source.folder, run_name=run_name, output_name=name)
         else:
             location = data.default_output(run_name, name)
-        if type_ == "uri_file" and location.local_path is not None and location.uri.endswith("/"):
-            location = type(location)(location.uri + name, location.local_path / name, location.url,
-                                      location.datastore)
+        if type_ == "uri_file" and location.uri.endswith("/"):
+            location = location.child(name)
         plans[name] = OutputPlan(name, type_, mode, location, bound_to_parent=bound)
     return plans
 
@@ -162,6 +161,7 @@ def plan_command_like(node: Node, data: DataContext, run_name: str, run_dir: Pat
         outputs=plan_outputs(node, data, run_name, parent_outputs),
         is_deterministic=node.is_deterministic,
         default_datastore=data.default_datastore,
+        data_env=data.step_env(),
     )
 
 

@@ -53,7 +53,7 @@ def run_job(request: RunRequest, reporter: Reporter | None = None,
     if store.exists(name):
         raise UsageError(f"a run named {name!r} already exists", hint="choose another --name or omit it")
     reporter = reporter or PlainReporter(prefix_steps=node.kind == "pipeline")
-    data = DataContext(store.root)
+    data = DataContext.for_project(store.root, request.file)
     if node.kind == "command":
         return _run_command_job(node, request, store, data, name, reporter, cancel)
     if node.kind == "pipeline":
@@ -93,7 +93,7 @@ def _run_command_job(node: Node, request: RunRequest, store: RunStore, data: Dat
                      **record.extra,
                      "command": (run_dir / "command.sh").read_text().strip() if (run_dir / "command.sh").exists()
                      else None,
-                     "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()},
+                     "outputs": {k: str(o.location.local_path or o.location.uri) for k, o in plan.outputs.items()},
                  })
     reporter.event("finished", message=f"run {name} {outcome.status}"
                    + (f": {outcome.error}" if outcome.error else f" in {outcome.duration:.1f}s"))

@@ -1,0 +1,123 @@
+"""Benchmark: fetch 3 blob datastores x 200 files x 1 MB from a local Azurite.
+
+Prints, from one run against one server, the time through amlrun's input staging (a cold cache, then
+a warm one) vs a naive sequential download loop and vs raw concurrent adlfs `get` per store, and the
+ratios (goals: >= 3x naive, >= 0.8x raw). Not a test: timings on a 2-core machine vary.
+
+    python bench/staging.py [--files 200] [--size-mb 1] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+os.environ.setdefault("AMLRUN_NO_PROGRESS", "1")
+
+from amlrun.data.locations import DataContext  # noqa: E402
+from amlrun.data.staging import materialize_input  # noqa: E402
+from azurite_fixtures import ACCOUNT1, KEY1, start_azurite, stop_azurite  # noqa: E402
+
+STORES = ("bench1", "bench2", "bench3")
+
+
+def fill(server, files: int, size: int) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(server.connection_string())
+    payload = os.urandom(size)
+
+    def upload(args: tuple[str, int]) -> None:
+        container, i = args
+        service.get_blob_client(container, f"data/f{i:04d}.bin").upload_blob(
+            payload[:-16] + container.encode().ljust(8, b"_") + i.to_bytes(8, "big"), overwrite=True)
+
+    for container in STORES:
+        service.get_container_client(container).create_container()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(upload, [(c, i) for c in STORES for i in range(files)]))
+
+
+def through_amlrun(server, work: Path, store: str = "store") -> float:
+    project = work / "project"
+    project.mkdir(exist_ok=True)
+    lines = ["datastores:"]
+    for name in STORES:
+        lines += [f"  {name}:", "    type: azure_blob", f"    account_name: {ACCOUNT1}", f"    container_name: {name}",
+                  f"    endpoint: {server.endpoint(ACCOUNT1)}", "    credential: {account_key_env: BENCH_KEY}"]
+    (project / "amlrun.yaml").write_text("\n".join(lines) + "\n")
+    os.environ["BENCH_KEY"] = KEY1
+    data = DataContext.for_project(work / store, project)
+    started = time.perf_counter()
+    for name in STORES:
+        location = data.resolve(f"azureml://datastores/{name}/paths/data/", project)
+        item = materialize_input(name, "uri_folder", "ro_mount", location, work / "run")
+        item.verify()
+    return time.perf_counter() - started
+
+
+def naive(server, work: Path) -> float:
+    fs = server.fs()
+    started = time.perf_counter()
+    for container in STORES:
+        target = work / "naive" / container
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for path in sorted(fs.find(f"{container}/data")):
+            fs.get_file(path, str(target / path.rsplit("/", 1)[-1]))
+    return time.perf_counter() - started
+
+
+def raw(server, work: Path) -> float:
+    fs = server.fs()
+    started = time.perf_counter()
+    for container in STORES:
+        target = work / "raw" / container
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        paths = sorted(fs.find(f"{container}/data"))
+        fs.get(paths, [str(target / p.rsplit("/", 1)[-1]) for p in paths])
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--size-mb", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="amlrun-bench-"))
+    proc, server = start_azurite(work / "azurite")
+    try:
+        fill(server, args.files, int(args.size_mb * 1024 * 1024))
+        total = len(STORES) * args.files
+        raw(server, work)  # warm the server up (node's JIT, the page cache) before measuring anything
+        t_naive, t_raw, t_cold = [], [], []
+        for round_ in range(args.rounds):  # interleaved rounds, best of each: the machine is shared
+            t_naive.append(naive(server, work))
+            t_raw.append(raw(server, work))
+            t_cold.append(through_amlrun(server, work, f"store{round_}"))
+        t_naive, t_raw, t_cold = min(t_naive), min(t_raw), min(t_cold)
+        t_warm = through_amlrun(server, work, "store0")
+        print(f"fetch {len(STORES)} stores x {args.files} files x {args.size_mb:g} MB ({total} files) from Azurite, "
+              f"best of {args.rounds} interleaved rounds")
+        print(f"  naive sequential loop      {t_naive:7.2f} s")
+        print(f"  raw concurrent adlfs get   {t_raw:7.2f} s")
+        print(f"  amlrun (cold cache)        {t_cold:7.2f} s   {t_naive / t_cold:5.2f}x naive (goal >= 3)   "
+              f"{t_raw / t_cold:5.2f}x raw (goal >= 0.8)")
+        print(f"  amlrun (warm cache)        {t_warm:7.2f} s   0 bytes fetched")
+    finally:
+        stop_azurite(proc)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

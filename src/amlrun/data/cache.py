@@ -1,0 +1,117 @@
+"""A content-addressed object cache shared by all runs of a store, with a size limit.
+
+Objects live at `<store>/cache/data/objects/<k[:2]>/<k>`, read-only, with their mtime pinned to a
+sentinel: a later write through a hardlinked view changes the mtime, so a modified object is noticed
+(and dropped) instead of being served again. Least-recently-used objects are evicted past the limit;
+"used" is the atime, set explicitly on every use (mtime stays pinned; reads alone never make an
+object look older).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+
+__all__ = ["SENTINEL_MTIME_NS", "ObjectCache", "object_key"]
+
+SENTINEL_MTIME_NS = 946_684_800 * 10**9  # 2000-01-01T00:00:00Z
+
+
+def object_key(*parts: object) -> str:
+    return hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()
+
+
+class ObjectCache:
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def path(self, key: str) -> Path:
+        return self.root / "objects" / key[:2] / key
+
+    def has(self, key: str, size: int) -> bool:
+        """True when a sound object for `key` exists; a tampered one is removed."""
+        p = self.path(key)
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            return False
+        if st.st_size == size and st.st_mtime_ns == SENTINEL_MTIME_NS:
+            with contextlib.suppress(OSError):
+                os.utime(p, ns=(time.time_ns(), SENTINEL_MTIME_NS))  # most recently used
+            return True
+        self.discard(key)
+        return False
+
+    def temp_path(self) -> Path:
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp / uuid.uuid4().hex
+
+    def commit(self, key: str, temp: Path) -> Path:
+        """Move a fully written temp file into the cache under `key` (atomic)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(temp, 0o444)
+        os.utime(temp, ns=(time.time_ns(), SENTINEL_MTIME_NS))
+        os.replace(temp, target)
+        return target
+
+    def add_copy(self, key: str, source: Path) -> Path:
+        temp = self.temp_path()
+        shutil.copyfile(source, temp)
+        return self.commit(key, temp)
+
+    def discard(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(key).unlink()
+
+    def link(self, key: str, dest: Path) -> None:
+        """Put the object at `dest` without copying when the filesystem allows (a hardlink)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(self.path(key), dest)
+        except OSError:
+            shutil.copyfile(self.path(key), dest)
+            os.chmod(dest, 0o444)
+            os.utime(dest, ns=(SENTINEL_MTIME_NS, SENTINEL_MTIME_NS))
+
+    def copy_out(self, key: str, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path(key), dest)
+
+    def size(self) -> int:
+        return sum(f.stat().st_size for f in (self.root / "objects").rglob("*") if f.is_file())
+
+    def evict(self, keep: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+        """Drop least-recently-used objects until the cache fits its limit; returns bytes freed."""
+        with self._lock:
+            stale = time.time() - 24 * 3600  # temp files of transfers killed midway
+            for temp in (self.root / "tmp").glob("*") if (self.root / "tmp").is_dir() else []:
+                with contextlib.suppress(OSError):
+                    if temp.stat().st_mtime < stale:
+                        temp.unlink()
+            entries = []
+            for f in (self.root / "objects").rglob("*"):
+                with contextlib.suppress(FileNotFoundError):
+                    if f.is_file():
+                        st = f.stat()
+                        entries.append((st.st_atime_ns, st.st_size, f))
+            total = sum(size for _, size, _ in entries)
+            freed = 0
+            for _, size, f in sorted(entries):
+                if total - freed <= self.max_bytes:
+                    break
+                if f.name in keep:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    f.unlink()
+                    freed += size
+            return freed

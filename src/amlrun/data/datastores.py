@@ -1,0 +1,169 @@
+"""Datastores as runtime objects: a local folder or an Azure blob container, built from amlrun.yaml.
+
+`workspaceblobstore` and any datastore the config does not declare are local folders under the store
+(`<store>/datastores/<name>/`), so a fresh project needs no configuration. Blob datastores import
+adlfs only when first used. Secrets are read from the environment variables the config names, and
+never leave them: `public()` (what step processes receive) holds variable names, not values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amlrun.data.stepsite.amlrun_datastore_fs import CredentialMissing, blob_filesystem_kwargs
+from amlrun.data.uris import StorageUri
+from amlrun.errors import DataError
+
+__all__ = ["BlobDatastore", "Datastore", "LocalDatastore", "secret_values"]
+
+_SHARED_FS: dict[str, Any] = {}  # keyed by a digest of the connection arguments (never the secrets)
+_SHARED_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LocalDatastore:
+    name: str
+    root: Path
+    declared: bool = False
+    kind: str = "local"
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def public(self) -> dict[str, Any]:
+        return {"type": "local", "path": str(self.root)}
+
+    def check(self) -> str | None:
+        """None when usable, else why not."""
+        if self.root.exists() and not self.root.is_dir():
+            return f"{self.root} is not a folder"
+        if not self.root.exists() and self.declared:
+            return f"{self.root} does not exist"
+        return None
+
+
+@dataclass(frozen=True)
+class BlobDatastore:
+    name: str
+    account_name: str | None
+    container_name: str
+    endpoint: str | None
+    credential: Any
+    kind: str = "azure_blob"
+    _fs: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False, hash=False)
+
+    def describe(self) -> str:
+        where = self.endpoint or (f"https://{self.account_name}.blob.core.windows.net" if self.account_name
+                                  else "(account from the connection string)")
+        return f"{where}/{self.container_name} ({credential_kind(self.credential)})"
+
+    def public(self) -> dict[str, Any]:
+        return {"type": "azure_blob", "account_name": self.account_name, "container_name": self.container_name,
+                "endpoint": self.endpoint, "credential": self.credential}
+
+    def matches(self, url: StorageUri) -> bool:
+        if url.container != self.container_name:
+            return False
+        if url.host is not None:
+            return bool(self.endpoint) and self.endpoint.rstrip("/").startswith(url.host) and \
+                (self.account_name in (None, url.account) or self.endpoint.rstrip("/").endswith(url.account))
+        return self.account_name == url.account
+
+    def remote_path(self, path: str) -> str:
+        return f"{self.container_name}/{path}".rstrip("/")
+
+    def filesystem(self) -> Any:
+        """The adlfs filesystem (one per datastore, created on first use)."""
+        with self._lock:
+            if "fs" not in self._fs:
+                try:
+                    from adlfs import AzureBlobFileSystem
+                except ImportError:
+                    raise DataError(f"datastore {self.name!r} needs adlfs", hint="pip install 'amlrun[azure]'") from None
+                try:
+                    kwargs = blob_filesystem_kwargs(self.name, self.public())
+                except CredentialMissing as exc:
+                    raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
+                # datastores on one account with one credential share a filesystem: its connection pool
+                key = hashlib.sha256(repr(sorted((k, str(v)) for k, v in kwargs.items())).encode()).hexdigest()
+                with _SHARED_LOCK:
+                    if key not in _SHARED_FS:
+                        _SHARED_FS[key] = AzureBlobFileSystem(**kwargs, skip_instance_cache=True)
+                    self._fs["fs"] = _SHARED_FS[key]
+            return self._fs["fs"]
+
+    def service(self) -> Any:
+        """An azure-storage-blob BlobServiceClient (used for uploads), created once."""
+        with self._lock:
+            if "service" not in self._fs:
+                self._fs["service"] = self._make_service(max_single_put_size=32 * 1024 * 1024)
+            return self._fs["service"]
+
+    def _make_service(self, **options: Any) -> Any:
+        from azure.storage.blob import BlobServiceClient
+
+        try:
+            kw = blob_filesystem_kwargs(self.name, self.public())
+        except CredentialMissing as exc:
+            raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
+        if "connection_string" in kw:
+            return BlobServiceClient.from_connection_string(kw["connection_string"], **options)
+        url = self.endpoint or f"https://{self.account_name}.blob.core.windows.net"
+        credential = ({"account_name": kw["account_name"], "account_key": kw["account_key"]}
+                      if "account_key" in kw else kw.get("sas_token") or kw.get("credential"))
+        return BlobServiceClient(url, credential=None if kw.get("anon") else credential, **options)
+
+    def check(self) -> str | None:
+        try:
+            client = self._make_service(retry_total=0, connection_timeout=5, read_timeout=10)
+            blobs = client.get_container_client(self.container_name).list_blobs(results_per_page=1)
+            next(iter(blobs.by_page()), None)  # a list call: what a read-only SAS is allowed to do
+        except DataError as exc:
+            return exc.message
+        except Exception as exc:  # noqa: BLE001 - any storage failure means "not reachable"
+            if type(exc).__name__ == "ResourceNotFoundError":
+                return f"container {self.container_name!r} not found"
+            return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", [self])
+        return None
+
+
+Datastore = LocalDatastore | BlobDatastore
+
+
+def credential_kind(credential: Any) -> str:
+    if isinstance(credential, dict):
+        for key in ("account_key_env", "sas_token_env", "connection_string_env"):
+            if key in credential:
+                return f"{key.removesuffix('_env').replace('_', ' ')} from ${credential[key]}"
+    if credential == "anonymous":
+        return "anonymous"
+    return "DefaultAzureCredential"
+
+
+def secret_values(datastores: list[Datastore]) -> list[str]:
+    """The secret values the configured credentials point at (to scrub them from any text)."""
+    values = []
+    for ds in datastores:
+        if isinstance(ds, BlobDatastore) and isinstance(ds.credential, dict):
+            for key in ("account_key_env", "sas_token_env", "connection_string_env"):
+                value = os.environ.get(ds.credential.get(key) or "")
+                if value:
+                    values.append(value)
+                    values.extend(part.split("=", 1)[1] for part in value.split(";")
+                                  if part.lower().startswith(("accountkey=", "sharedaccesssignature="))
+                                  and "=" in part)
+                    if "sig=" in value:
+                        values.extend(p.split("=", 1)[1] for p in value.lstrip("?").split("&") if p.startswith("sig="))
+    return [v for v in values if len(v) >= 6]
+
+
+def redact(text: str, datastores: list[Datastore]) -> str:
+    for value in sorted(secret_values(datastores), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text

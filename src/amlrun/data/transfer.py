@@ -1,0 +1,123 @@
+"""Move bytes between blob datastores and local folders with bounded concurrency.
+
+Downloads are one adlfs batched async `get` (at most `FETCH_CONCURRENCY` requests in flight) into temp
+files in the shared object cache, committed only when complete; what is already cached is not fetched
+again. Uploads use azure-storage-blob clients on a thread pool, so progress counts whole files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amlrun.data.cache import ObjectCache, object_key
+from amlrun.data.datastores import BlobDatastore
+from amlrun.data.progress import Transfer, TransferStats
+from amlrun.errors import DataError
+
+__all__ = ["FETCH_CONCURRENCY", "RemoteFile", "fetch_into_cache", "list_remote", "upload_files"]
+
+FETCH_CONCURRENCY = int(os.environ.get("AMLRUN_FETCH_CONCURRENCY", "128"))
+UPLOAD_CONCURRENCY = int(os.environ.get("AMLRUN_UPLOAD_CONCURRENCY", "8"))
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One blob: `remote` is `container/path`, `relative` its path below the listed location."""
+
+    remote: str
+    relative: str
+    size: int
+    key: str
+
+
+def _key(ds: BlobDatastore, info: dict[str, Any]) -> str:
+    md5 = (info.get("content_settings") or {}).get("content_md5")
+    if md5:
+        return object_key("md5", bytes(md5).hex(), info["size"])
+    return object_key("etag", ds.account_name, info["name"], info.get("etag"), info["size"])
+
+
+def list_remote(ds: BlobDatastore, path: str, want_file: bool, uri: str) -> list[RemoteFile]:
+    """The blobs at a location: the one file, or everything below the folder."""
+    fs = ds.filesystem()
+    root = ds.remote_path(path)
+    try:
+        if want_file:
+            info = fs.info(root)
+            if info.get("type") == "directory":
+                raise DataError(f"{uri} is a folder, the input is a uri_file", hint="use `type: uri_folder`")
+            return [RemoteFile(info["name"], info["name"].rsplit("/", 1)[-1], int(info["size"]), _key(ds, info))]
+        found = fs.find(root, detail=True)
+    except FileNotFoundError:
+        found = {}
+    files = [RemoteFile(name, name[len(root):].lstrip("/") or name.rsplit("/", 1)[-1], int(info["size"]),
+                        _key(ds, info))
+             for name, info in sorted(found.items()) if info.get("type") != "directory"]
+    if not files:
+        raise DataError(f"nothing found at {uri} (datastore {ds.name!r}, {ds.describe()})",
+                        hint="check the path and that the data was uploaded to that container")
+    return files
+
+
+def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCache, label: str) -> TransferStats:
+    """Make every file present in the cache; fetch only the missing ones."""
+    started = time.monotonic()
+    stats = TransferStats()
+    missing = []
+    for f in files:
+        if cache.has(f.key, f.size):
+            stats.cached_files += 1
+            stats.cached_bytes += f.size
+        else:
+            missing.append(f)
+    unique = list({f.key: f for f in missing}.values())
+    if unique:
+        temps = [cache.temp_path() for _ in unique]
+        total = sum(f.size for f in unique)
+        def done() -> int:
+            return sum(t.stat().st_size for t in temps if t.exists())
+
+        with Transfer(f"fetching {label}", len(unique), total, poll=done):
+            try:
+                ds.filesystem().get([f.remote for f in unique], [str(t) for t in temps],
+                                    batch_size=FETCH_CONCURRENCY)
+            except Exception as exc:
+                for t in temps:
+                    t.unlink(missing_ok=True)
+                raise DataError(f"fetching {label} from datastore {ds.name!r} failed: {type(exc).__name__}",
+                                hint="check the datastore with `amlrun datastores`") from None
+        for f, t in zip(unique, temps, strict=True):
+            if t.stat().st_size != f.size:
+                t.unlink(missing_ok=True)
+                raise DataError(f"{f.remote} changed while it was fetched", hint="run again")
+            cache.commit(f.key, t)
+        stats.files, stats.bytes = len(unique), total
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def upload_files(ds: BlobDatastore, pairs: list[tuple[Path, str]], label: str) -> TransferStats:
+    """Upload (local file, path in the datastore) pairs; overwrites what is there."""
+    started = time.monotonic()
+    service = ds.service()
+    total = sum(p.stat().st_size for p, _ in pairs)
+
+    with Transfer(f"uploading {label}", len(pairs), total) as progress:
+        def put(pair: tuple[Path, str]) -> None:
+            local, remote = pair
+            with open(local, "rb") as data:
+                service.get_blob_client(ds.container_name, remote).upload_blob(data, overwrite=True)
+            progress.advance(1, local.stat().st_size)
+
+        try:
+            with ThreadPoolExecutor(max_workers=UPLOAD_CONCURRENCY) as pool:
+                list(pool.map(put, pairs))
+        except Exception as exc:
+            raise DataError(f"uploading {label} to datastore {ds.name!r} failed: {type(exc).__name__}",
+                            hint="check the datastore with `amlrun datastores`") from None
+    return TransferStats(files=len(pairs), bytes=total, seconds=time.monotonic() - started)
