@@ -1,0 +1,105 @@
+"""Place azure-ai-ml's findings in the user's files: the right file, line, column and field.
+
+Two SDK habits need undoing. A wrapped parallel job's fields live under `jobs.<step>.` in the
+pipeline amlrun built, but in the user's file at the top. And any error inside an inline pipeline
+step is also reported as `Missing data for required field` at `jobs.<step>.component`; when that
+is all the SDK says about a step, the step is reloaded alone as a command job, which names the
+real field.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from amlrun.azureml.sdk_errors import SdkFinding, findings_from_result, findings_from_text
+from amlrun.errors import Problem, SpecError
+from amlrun.spec.overrides import Override, apply_overrides
+from amlrun.spec.source import FieldPath, SourceMap, SpecSource, read_yaml
+
+__all__ = ["problems_from_findings"]
+
+_HINT = "azure-ai-ml's schema rejects this, so the service would too"
+_VAGUE = "Missing data for required field"
+
+
+def _is_vague(finding: SdkFinding) -> bool:
+    path = finding.path
+    return (len(path) == 3 and path[0] == "jobs" and path[2] == "component"
+            and finding.message.startswith(_VAGUE))
+
+
+def _step_data(source: SpecSource, overrides: list[Override], step: str) -> dict[str, Any] | None:
+    data = apply_overrides(source.data, overrides) if overrides else source.data
+    value = (data.get("jobs") or {}).get(step)
+    return value if isinstance(value, dict) else None
+
+
+def _reload_step_alone(source: SpecSource, overrides: list[Override], step: str) -> list[SdkFinding]:
+    """What azure-ai-ml says about an inline command step loaded as a standalone command job."""
+    data = _step_data(source, overrides, step)
+    if data is None or "component" in data or data.get("type", "command") != "command":
+        return []
+    from marshmallow import ValidationError as SchemaError
+
+    from amlrun.azureml.sdk import azure_ml
+
+    ml = azure_ml()
+    text = yaml.safe_dump({**data, "type": "command"}, sort_keys=False)
+    try:
+        job = ml.load_job(io.StringIO(text), relative_origin=str(source.path))
+    except (SchemaError, ml.exceptions.ValidationException) as exc:
+        found = findings_from_text(str(exc))
+    else:
+        result = job._validate()
+        found = [] if result.passed else findings_from_result(dict(result.error_messages))
+    return [SdkFinding(("jobs", step, *f.path), f.message) for f in found]
+
+
+def _resolve_vague(findings: list[SdkFinding], source: SpecSource, overrides: list[Override]) -> list[SdkFinding]:
+    result: list[SdkFinding] = []
+    for finding in findings:
+        if not _is_vague(finding):
+            result.append(finding)
+            continue
+        step = str(finding.path[1])
+        others = [f for f in findings if f.path[:2] == ("jobs", step) and not _is_vague(f)]
+        if others:
+            continue  # the real error for this step is already listed
+        real = _reload_step_alone(source, overrides, step)
+        result.extend(real or [SdkFinding(("jobs", step),
+                                          "azure-ai-ml rejects this step without naming the field")])
+    return list(dict.fromkeys(result))
+
+
+def _where(path: FieldPath, source: SpecSource, wrapped_step: str | None) -> tuple[SourceMap, FieldPath]:
+    """The file and field path in it where a finding about `path` (in the loaded job) is written."""
+    if wrapped_step is not None:
+        if path[:2] == ("jobs", wrapped_step):
+            return source.source_map, path[2:]
+        if path[:2] == ("settings", "default_compute"):
+            return source.source_map, ("compute",)
+        return source.source_map, path
+    if len(path) > 3 and path[0] == "jobs" and path[2] == "component":
+        step = (source.data.get("jobs") or {}).get(path[1])
+        ref = step.get("component") if isinstance(step, dict) else None
+        if isinstance(ref, str) and not ref.startswith("azureml:"):
+            file = source.folder / ref.removeprefix("file:")
+            try:
+                return read_yaml(Path(file)).source_map, path[3:]
+            except SpecError:
+                pass
+    return source.source_map, path
+
+
+def problems_from_findings(findings: list[SdkFinding], source: SpecSource, wrapped_step: str | None,
+                           overrides: list[Override]) -> list[Problem]:
+    """Problems at file:line:col for what azure-ai-ml found."""
+    problems: list[Problem] = []
+    for finding in _resolve_vague(findings, source, overrides):
+        smap, path = _where(finding.path, source, wrapped_step)
+        problems.append(smap.problem(path, finding.message, _HINT))
+    return list(dict.fromkeys(problems))
