@@ -26,7 +26,7 @@ import yaml
 
 from amlrun.azureml.locate import problems_from_findings
 from amlrun.azureml.sdk import azure_ml
-from amlrun.azureml.sdk_errors import findings_from_result, findings_from_text
+from amlrun.azureml.sdk_errors import crash_finding, findings_from_result, findings_from_text
 from amlrun.errors import Problem, SpecError
 from amlrun.spec.check import check_file
 from amlrun.spec.overrides import Override
@@ -48,7 +48,7 @@ class CompiledJob:
     source: SpecSource
     kind: str  # the type written in the file: command, pipeline or parallel
     wrapped_step: str | None = None  # the step name when a parallel job was wrapped in a pipeline
-    loaded: Any = None  # what load_job returned (a Command node for command jobs): what `_validate()` checks
+    loaded: Any = None  # what load_job returned, as validated (the same object as `job`)
 
 
 def _port_leaf(current: Any, value: Any) -> str | None:
@@ -72,8 +72,17 @@ def sdk_params_override(data: dict[str, Any], overrides: list[Override]) -> list
             node = node.get(part) if isinstance(node, dict) else None
         in_ports = len(parts) >= 2 and parts[-2] in ("inputs", "outputs")
         leaf = _port_leaf(node, value) if in_ports else None
-        result.append({f"{key}.{leaf}" if leaf else key: value})
+        result.append({f"{key}.{leaf}" if leaf else key: _as_cli_text(value)})
     return result
+
+
+def _as_cli_text(value: Any) -> Any:
+    """Scalars as the text `az ml job create --set` passes (`--set mini_batch_size=10` is "10")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 def step_name_for(path: Path, data: dict[str, Any]) -> str:
@@ -119,6 +128,8 @@ def _load(source: Any, relative_origin: Path, params: list[dict[str, Any]]) -> A
         raise _SdkRejected(findings_from_text(str(exc))) from None
     except ml.exceptions.ValidationException as exc:
         raise _SdkRejected(findings_from_text(str(exc))) from None
+    except Exception as exc:  # noqa: BLE001 - the SDK also fails with AttributeError etc. on odd input
+        raise _SdkRejected([crash_finding(exc)]) from None
 
 
 class _SdkRejected(Exception):
@@ -142,10 +153,8 @@ def load_sdk_job(path: Path, overrides: list[Override]) -> CompiledJob:
             job = _load(path, path, params)
     except _SdkRejected as exc:
         raise SpecError(problems_from_findings(exc.findings, source, step, overrides)) from None
-    loaded = job
-    if type(job).__name__ == "Command":  # load_job gives a Command node for a command job file
-        job = job._to_job()
-    return CompiledJob(job=job, file=path, source=source, kind=kind, wrapped_step=step, loaded=loaded)
+    # a command job file loads as a Command node, which is what jobs.create_or_update takes
+    return CompiledJob(job=job, file=path, source=source, kind=kind, wrapped_step=step, loaded=job)
 
 
 def sdk_problems_for(compiled: CompiledJob, overrides: list[Override]) -> list[Problem]:
@@ -202,6 +211,7 @@ def compile_job(path: Path, overrides: list[Override], *, name: str | None = Non
     if experiment:
         job.experiment_name = experiment
     if compute:
+        compute = compute.removeprefix("azureml:")  # as the YAML loader does with `compute: azureml:x`
         if compiled.kind == "pipeline" or compiled.wrapped_step:
             job.settings.default_compute = compute
         else:

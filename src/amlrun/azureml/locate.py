@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from amlrun.azureml.sdk_errors import SdkFinding, findings_from_result, findings_from_text
+from amlrun.azureml.sdk_errors import SdkFinding, crash_finding, findings_from_result, findings_from_text
 from amlrun.errors import Problem, SpecError
 from amlrun.spec.overrides import Override, apply_overrides
 from amlrun.spec.source import FieldPath, SourceMap, SpecSource, read_yaml
@@ -53,6 +53,8 @@ def _reload_step_alone(source: SpecSource, overrides: list[Override], step: str)
         job = ml.load_job(io.StringIO(text), relative_origin=str(source.path))
     except (SchemaError, ml.exceptions.ValidationException) as exc:
         found = findings_from_text(str(exc))
+    except Exception as exc:  # noqa: BLE001 - see compile._load
+        found = [crash_finding(exc)]
     else:
         result = job._validate()
         found = [] if result.passed else findings_from_result(dict(result.error_messages))

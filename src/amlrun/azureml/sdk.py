@@ -13,7 +13,11 @@ from amlrun.errors import SubmitError
 
 __all__ = ["azure_ml", "sdk_available"]
 
-_QUIET_LOGGERS = ("azure.ai.ml._utils._experimental", "azure.ai.ml._schema.core.fields")
+_QUIET_LOGGERS = {
+    "azure.ai.ml._utils._experimental": logging.ERROR,  # "This is an experimental class" per schema
+    "azure.ai.ml._schema.core.fields": logging.ERROR,  # "This is an experimental field"
+    "azure.ai.ml.operations._job_operations": logging.WARNING,  # "Proceeding with no tenant id ..."
+}
 
 
 def sdk_available() -> bool:
@@ -27,8 +31,8 @@ def sdk_available() -> bool:
 
 def azure_ml() -> Any:
     """The `azure.ai.ml` module, or a SubmitError saying how to install it."""
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for name, level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
     try:
         import azure.ai.ml as ml
     except ImportError as exc:

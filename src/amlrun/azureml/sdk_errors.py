@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SdkFinding", "findings_from_result", "findings_from_text"]
+__all__ = ["SdkFinding", "crash_finding", "findings_from_result", "findings_from_text"]
 
 _NOT_IN_SET = re.compile(r"^Value '(?P<value>.*)' passed is not in set \[(?P<allowed>.*)\]$", re.DOTALL)
 _NOISE_AT_TOP = ("Not a valid string.",)
@@ -155,3 +155,8 @@ def findings_from_result(error_messages: dict[str, str]) -> list[SdkFinding]:
     for path, message in error_messages.items():
         found.extend(_entry({"path": path, "message": message}, ()))
     return found
+
+
+def crash_finding(exc: BaseException) -> SdkFinding:
+    """azure-ai-ml failing with a plain Python error (it does, on some malformed values)."""
+    return SdkFinding((), f"azure-ai-ml cannot load this file ({type(exc).__name__}: {exc})")

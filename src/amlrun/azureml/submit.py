@@ -99,8 +99,8 @@ def submit_job(request: SubmitRequest, *, credential: Any = None, transport: Any
 
             register_missing_datastores(client, project.datastores, yes=request.yes, confirm=confirm, say=err)
         created = client.jobs.create_or_update(compiled.job)
-        result = SubmitResult(name=created.name, studio_url=created.studio_url, status=created.status)
-        out(f"submitted {created.name} ({created.status or 'queued'})")
+        result = SubmitResult(name=created.name, studio_url=created.studio_url, status=_status(created))
+        out(f"submitted {created.name} ({result.status or 'queued'})")
         out(f"studio: {created.studio_url}")
         if request.wait:
             result.status = _wait(client, ml, created.name, err)
@@ -114,7 +114,12 @@ def _wait(client: Any, ml: Any, name: str, err: Write) -> str:
         client.jobs.stream(name)
     except ml.exceptions.JobException as exc:
         err(str(exc).strip())
-    return str(client.jobs.get(name).status)
+    return str(_status(client.jobs.get(name)))
+
+
+def _status(job: Any) -> str | None:
+    status = getattr(job, "status", None)
+    return None if status is None else str(getattr(status, "value", status))
 
 
 class _service_errors:  # noqa: N801 - used as a context manager
@@ -152,5 +157,6 @@ class _service_errors:  # noqa: N801 - used as a context manager
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = next((line for line in lines if line.startswith("(") and ")" in line), None)
+    return detail or (lines[0] if lines else type(exc).__name__)

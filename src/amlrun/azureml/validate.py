@@ -46,7 +46,7 @@ def _component_problems(path: Path) -> list[Problem]:
 
     from amlrun.azureml.locate import problems_from_findings
     from amlrun.azureml.sdk import azure_ml
-    from amlrun.azureml.sdk_errors import findings_from_result, findings_from_text
+    from amlrun.azureml.sdk_errors import crash_finding, findings_from_result, findings_from_text
     from amlrun.spec.source import read_yaml
 
     ml = azure_ml()
@@ -55,6 +55,8 @@ def _component_problems(path: Path) -> list[Problem]:
         component = ml.load_component(path)
     except (SchemaError, ml.exceptions.ValidationException) as exc:
         return problems_from_findings(findings_from_text(str(exc)), source, None, [])
+    except Exception as exc:  # noqa: BLE001 - see compile._load
+        return problems_from_findings([crash_finding(exc)], source, None, [])
     result = component._validate()
     if result.passed:
         return []
