@@ -161,7 +161,8 @@ def dry_run(compiled: CompiledJob, overrides: list[Override], project: ProjectCo
             out: Write, err: Write) -> dict[str, Any]:
     """Print what submitting `compiled` would send; return the redacted body. Touches no network."""
     body = redact(request_body(compiled.job), secret_values_from_config(project.datastores))
-    out("# request body (PUT .../jobs/" + str(body.get("name") or compiled.job.name) + ")")
+    out("# request body (PUT .../jobs/" + str(body.get("name") or compiled.job.name) + "); "
+        "local code and components become asset ids when uploaded")
     out(json.dumps(body, indent=2, sort_keys=False))
     for snapshot in code_snapshots(compiled.file, overrides):
         source = f", honouring {snapshot.ignore_file}" if snapshot.ignore_file else ""
