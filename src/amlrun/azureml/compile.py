@@ -26,14 +26,14 @@ import yaml
 
 from amlrun.azureml.locate import problems_from_findings
 from amlrun.azureml.sdk import azure_ml
-from amlrun.azureml.sdk_errors import crash_finding, findings_from_result, findings_from_text
+from amlrun.azureml.sdk_errors import SdkFinding, crash_finding, findings_from_result, findings_from_text
 from amlrun.errors import Problem, SpecError
 from amlrun.spec.check import check_file
 from amlrun.spec.overrides import Override
 from amlrun.spec.source import SpecSource, read_yaml
 
 __all__ = ["CompiledJob", "compile_job", "load_sdk_job", "request_body", "sdk_params_override",
-           "sdk_problems_for"]
+           "sdk_problems_for", "validation_findings"]
 
 _PIPELINE_LEVEL = ("name", "display_name", "description", "tags", "experiment_name", "properties")
 _DROPPED_FROM_STEP = ("$schema", *_PIPELINE_LEVEL, "compute", "inputs", "outputs")
@@ -138,6 +138,40 @@ class _SdkRejected(Exception):
         self.findings = findings
 
 
+def validation_findings(loaded: Any) -> list[SdkFinding]:
+    """azure-ai-ml's offline `_validate()` as findings (it can also raise while serializing)."""
+    from marshmallow import ValidationError as SchemaError
+
+    try:
+        result = loaded._validate()
+    except SchemaError as exc:
+        field = getattr(exc, "field_name", None)
+        path = (field,) if isinstance(field, str) and field != "_schema" else ()
+        messages = exc.messages if isinstance(exc.messages, list) else [str(exc)]
+        return [SdkFinding(path, str(messages[-1]))]
+    except Exception as exc:  # noqa: BLE001 - see _load
+        return [crash_finding(exc)]
+    if result is None or result.passed:
+        return []
+    return findings_from_result(dict(result.error_messages))
+
+
+def _findings_for_data(data: dict[str, Any], path: Path, wrapped_step: str | None) -> list[SdkFinding]:
+    """What azure-ai-ml says about a (modified) job document: used to find a field it will not name."""
+    document = _wrap_parallel(data, wrapped_step) if wrapped_step else data
+    try:
+        job = _load(io.StringIO(yaml.safe_dump(document, sort_keys=False)), path, [])
+    except _SdkRejected as exc:
+        return exc.findings
+    return validation_findings(job)
+
+
+def _locate(findings: list[SdkFinding], source: SpecSource, step: str | None,
+            overrides: list[Override]) -> list[Problem]:
+    return problems_from_findings(findings, source, step, overrides,
+                                  retry=lambda data: _findings_for_data(data, source.path, step))
+
+
 def load_sdk_job(path: Path, overrides: list[Override]) -> CompiledJob:
     """Load a job file with azure-ai-ml (no amlrun checks, no network). SpecError on schema errors."""
     source = read_yaml(path)
@@ -152,18 +186,14 @@ def load_sdk_job(path: Path, overrides: list[Override]) -> CompiledJob:
         else:
             job = _load(path, path, params)
     except _SdkRejected as exc:
-        raise SpecError(problems_from_findings(exc.findings, source, step, overrides)) from None
+        raise SpecError(_locate(exc.findings, source, step, overrides)) from None
     # a command job file loads as a Command node, which is what jobs.create_or_update takes
     return CompiledJob(job=job, file=path, source=source, kind=kind, wrapped_step=step, loaded=job)
 
 
 def sdk_problems_for(compiled: CompiledJob, overrides: list[Override]) -> list[Problem]:
     """What azure-ai-ml's own validation (`job._validate()`, offline) reports for a loaded job."""
-    result = compiled.loaded._validate()
-    if result is None or result.passed:
-        return []
-    return problems_from_findings(findings_from_result(dict(result.error_messages)), compiled.source,
-                                  compiled.wrapped_step, overrides)
+    return _locate(validation_findings(compiled.loaded), compiled.source, compiled.wrapped_step, overrides)
 
 
 def _compute_problems(compiled: CompiledJob) -> list[Problem]:

@@ -9,7 +9,9 @@ real field.
 
 from __future__ import annotations
 
+import copy
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from amlrun.spec.overrides import Override, apply_overrides
 from amlrun.spec.source import FieldPath, SourceMap, SpecSource, read_yaml
 
 __all__ = ["problems_from_findings"]
+
+Retry = Callable[[dict[str, Any]], list[SdkFinding]]
 
 _HINT = "azure-ai-ml's schema rejects this, so the service would too"
 _VAGUE = "Missing data for required field"
@@ -61,9 +65,53 @@ def _reload_step_alone(source: SpecSource, overrides: list[Override], step: str)
     return [SdkFinding(("jobs", step, *f.path), f.message) for f in found]
 
 
-def _resolve_vague(findings: list[SdkFinding], source: SpecSource, overrides: list[Override]) -> list[SdkFinding]:
+def _bisect_step(source: SpecSource, overrides: list[Override], step: str, wrapped: bool,
+                 retry: Retry) -> list[SdkFinding]:
+    """The step field whose removal makes azure-ai-ml's complaint about the step go away."""
+    data = apply_overrides(source.data, overrides) if overrides else copy.deepcopy(source.data)
+    fields = data if wrapped else (data.get("jobs") or {}).get(step)
+    if not isinstance(fields, dict):
+        return []
+    culprits = []
+    for key in list(fields):
+        if key in ("type", "component", "$schema"):
+            continue
+        trial = copy.deepcopy(data)
+        del (trial if wrapped else trial["jobs"][step])[key]
+        if not any(f.path[:2] == ("jobs", step) for f in retry(trial)):
+            culprits.append(SdkFinding(("jobs", step, key), "azure-ai-ml rejects this field (its own message "
+                                                            "names only the step: `Missing data for required "
+                                                            "field ... component`)"))
+    return culprits
+
+
+def _narrow(finding: SdkFinding, source: SpecSource, overrides: list[Override], retry: Retry) -> SdkFinding:
+    """Give a finding without a field path one: descend into the keys whose removal makes it go away."""
+    data = apply_overrides(source.data, overrides) if overrides else copy.deepcopy(source.data)
+    path: tuple[str, ...] = ()
+    node: Any = data
+    while isinstance(node, dict):
+        for key in [k for k in node if k not in ("type", "$schema")]:  # those change the schema itself
+            trial = copy.deepcopy(data)
+            parent = trial
+            for part in path:
+                parent = parent[part]
+            del parent[key]
+            if not any(f.message == finding.message for f in retry(trial)):
+                path, node = (*path, key), node[key]
+                break
+        else:
+            break
+    return SdkFinding(path, finding.message) if path else finding
+
+
+def _resolve_vague(findings: list[SdkFinding], source: SpecSource, overrides: list[Override],
+                   wrapped_step: str | None, retry: Retry | None) -> list[SdkFinding]:
     result: list[SdkFinding] = []
     for finding in findings:
+        if not finding.path and retry is not None:
+            result.append(_narrow(finding, source, overrides, retry))
+            continue
         if not _is_vague(finding):
             result.append(finding)
             continue
@@ -71,7 +119,9 @@ def _resolve_vague(findings: list[SdkFinding], source: SpecSource, overrides: li
         others = [f for f in findings if f.path[:2] == ("jobs", step) and not _is_vague(f)]
         if others:
             continue  # the real error for this step is already listed
-        real = _reload_step_alone(source, overrides, step)
+        real = [] if wrapped_step else _reload_step_alone(source, overrides, step)
+        if not real and retry is not None:
+            real = _bisect_step(source, overrides, step, wrapped_step == step, retry)
         result.extend(real or [SdkFinding(("jobs", step),
                                           "azure-ai-ml rejects this step without naming the field")])
     return list(dict.fromkeys(result))
@@ -98,10 +148,14 @@ def _where(path: FieldPath, source: SpecSource, wrapped_step: str | None) -> tup
 
 
 def problems_from_findings(findings: list[SdkFinding], source: SpecSource, wrapped_step: str | None,
-                           overrides: list[Override]) -> list[Problem]:
-    """Problems at file:line:col for what azure-ai-ml found."""
+                           overrides: list[Override], retry: Retry | None = None) -> list[Problem]:
+    """Problems at file:line:col for what azure-ai-ml found.
+
+    `retry(data)` re-checks a modified document the same way (used to find a field the SDK will not
+    name); without it a step-level complaint stays at the step.
+    """
     problems: list[Problem] = []
-    for finding in _resolve_vague(findings, source, overrides):
+    for finding in _resolve_vague(findings, source, overrides, wrapped_step, retry):
         smap, path = _where(finding.path, source, wrapped_step)
         problems.append(smap.problem(path, finding.message, _HINT))
     return list(dict.fromkeys(problems))

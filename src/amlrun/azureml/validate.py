@@ -46,7 +46,7 @@ def _component_problems(path: Path) -> list[Problem]:
 
     from amlrun.azureml.locate import problems_from_findings
     from amlrun.azureml.sdk import azure_ml
-    from amlrun.azureml.sdk_errors import crash_finding, findings_from_result, findings_from_text
+    from amlrun.azureml.sdk_errors import crash_finding, findings_from_text
     from amlrun.spec.source import read_yaml
 
     ml = azure_ml()
@@ -57,10 +57,9 @@ def _component_problems(path: Path) -> list[Problem]:
         return problems_from_findings(findings_from_text(str(exc)), source, None, [])
     except Exception as exc:  # noqa: BLE001 - see compile._load
         return problems_from_findings([crash_finding(exc)], source, None, [])
-    result = component._validate()
-    if result.passed:
-        return []
-    return problems_from_findings(findings_from_result(dict(result.error_messages)), source, None, [])
+    from amlrun.azureml.compile import validation_findings
+
+    return problems_from_findings(validation_findings(component), source, None, [])
 
 
 def check_files(paths: list[Path], overrides: list[Override], use_sdk: bool = True) -> list[Problem]:
