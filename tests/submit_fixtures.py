@@ -56,6 +56,7 @@ class FakeAzureML(BaseAdapter):
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     datastores: dict[str, dict[str, Any]] = field(default_factory=dict)
     final_status: str = "Completed"
+    upload_sas_url: str | None = None  # when set, code is new: the service hands out this SAS URL for it
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -109,8 +110,19 @@ class FakeAzureML(BaseAdapter):
                          "properties": {"discoveryUrl": "https://fake.api.azureml.ms/discovery"}}
         code = re.fullmatch(r"/codes/([^/]+)/versions(?:/([^/]+))?", rest)
         if code and method == "GET" and code.group(2) is None:
+            if self.upload_sas_url:
+                return 200, {"value": []}  # no code with this hash yet: it must be uploaded
             # the hash the SDK computed is already registered: unchanged code is not uploaded again
             return 200, {"value": [_code(code.group(1))]}
+        pending = re.fullmatch(r"/codes/([^/]+)/versions/([^/]+)/startPendingUpload", rest)
+        if pending and method == "POST" and self.upload_sas_url:
+            base, _, sas = self.upload_sas_url.partition("?")
+            folder = f"{base}/LocalUpload/{pending.group(1)}"
+            return 200, {"blobReferenceForConsumption": {
+                "blobUri": folder, "credential": {"credentialType": "SAS", "sasUri": f"{base}?{sas}"}},
+                "pendingUploadId": "upload-1", "pendingUploadType": "TemporaryBlobReference"}
+        if code and method == "PUT":
+            return 201, {**body, "id": path, "name": code.group(2)}
         if code and method == "GET":
             return 200, _code(code.group(1))
         env = re.fullmatch(r"/environments/([^/]+)/versions(?:/([^/]+))?", rest)
@@ -216,3 +228,66 @@ def block_network(monkeypatch) -> list[tuple]:
 # azure-ai-ml's import emits hundreds of marshmallow deprecation warnings
 QUIET_SDK = [pytest.mark.filterwarnings("ignore::Warning:marshmallow.*"),
              pytest.mark.filterwarnings("ignore::Warning:azure.*")]
+
+
+# --- a real blob server (Azurite) for the code upload the service hands out a SAS URL for ---
+AZURITE_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "azurite-blob"
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@pytest.fixture(scope="module", name="blob_server")
+def blob_server_fixture(tmp_path_factory):
+    """Azurite on a free 127.0.0.1 port; yields its account URL (stopped by its own PID afterwards)."""
+    import contextlib
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    if not AZURITE_BIN.exists():
+        pytest.skip(f"Azurite is not installed ({AZURITE_BIN} missing): run `python3 dev.py setup`")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([str(AZURITE_BIN), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
+                             str(tmp_path_factory.mktemp("azurite")), "--silent", "--skipApiVersionCheck",
+                             "--disableTelemetry"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("Azurite did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/{DEV_ACCOUNT}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def container_sas_url(account_url: str, container: str) -> str:
+    """Create `container` in Azurite and return a SAS URL for it, as AzureML's pending-upload answer has."""
+    import contextlib
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+
+    service = BlobServiceClient(account_url, credential={"account_name": DEV_ACCOUNT, "account_key": DEV_KEY})
+    with contextlib.suppress(Exception):
+        service.create_container(container)
+    sas = generate_container_sas(DEV_ACCOUNT, container, account_key=DEV_KEY,
+                                 permission=ContainerSasPermissions(read=True, write=True, list=True, create=True,
+                                                                    add=True),
+                                 expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+    return f"{account_url}/{container}?{sas}"
+
+
+def blob_names(account_url: str, container: str) -> list[str]:
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient(account_url, credential={"account_name": DEV_ACCOUNT, "account_key": DEV_KEY})
+    return sorted(b.name for b in service.get_container_client(container).list_blobs())

@@ -12,7 +12,15 @@ from amlrun.azureml.workspace import resolve_workspace
 from amlrun.errors import SpecError, SubmitError, UsageError
 from amlrun.spec.overrides import parse_override
 from amlrun.spec.project import load_project_config
-from submit_fixtures import QUIET_SDK, STUDIO, FakeAzureML, FakeCredential
+from submit_fixtures import (
+    QUIET_SDK,
+    STUDIO,
+    FakeAzureML,
+    FakeCredential,
+    blob_names,
+    blob_server_fixture,  # noqa: F401 - the `blob_server` fixture
+    container_sas_url,
+)
 
 pytestmark = QUIET_SDK
 
@@ -156,3 +164,28 @@ def test_service_errors_are_one_paragraph(job_file: Path) -> None:
         submit(job_file, Refusing())
     assert "Compute cpu-cluster not found" in caught.value.message
     assert caught.value.hint
+
+
+def test_new_code_is_uploaded_where_the_service_says_as_the_dry_run_listed(job_file: Path, blob_server: str) -> None:
+    src = job_file.parent / "src"
+    (src / "utils.py").write_text("X = 1\n")
+    (src / "notes.txt").write_text("scratch\n")
+    (src / ".amlignore").write_text("notes.txt\n")
+    _, listing, _ = submit(job_file, FakeAzureML(), dry_run=True)
+    snapshot = listing.split("# code snapshot", 1)[1].splitlines()[1:]
+    listed = sorted(line.split()[0] for line in snapshot)
+
+    fake = FakeAzureML(upload_sas_url=container_sas_url(blob_server, "code-uploads"))
+    result, _, _ = submit(job_file, fake, name="fresh-code")
+    code_name = fake.calls[0].path.split("/codes/")[1].split("/")[0]
+    assert fake.sequence == [
+        f"GET ~/codes/{code_name}/versions",  # not registered yet
+        f"POST ~/codes/{code_name}/versions/1/startPendingUpload",  # where to put it (a SAS URL)
+        f"PUT ~/codes/{code_name}/versions/1",  # register the uploaded snapshot
+        "PUT ~/jobs/fresh-code",
+    ]
+    uploaded = [name.removeprefix("src/") for name in blob_names(blob_server, "code-uploads")]
+    assert sorted(uploaded) == listed == [".amlignore", "train.py", "utils.py"]
+    assert fake.calls[2].body["properties"]["codeUri"].startswith(blob_server)
+    assert fake.calls[3].body["properties"]["codeId"].endswith(f"/codes/{code_name}/versions/1")
+    assert result.studio_url == STUDIO.format(name="fresh-code")

@@ -55,12 +55,20 @@ def _credentials(name: str, spec: dict[str, Any]) -> Any:
                     hint="use account_key_env, sas_token_env, connection_string_env or identity")
 
 
+def _account_from_connection_string(name: str, spec: dict[str, Any]) -> str | None:
+    credential = spec.get("credential") or {}
+    if isinstance(credential, dict) and "connection_string_env" in credential:
+        found = re.search(r"AccountName=([^;]+)", _secret(name, credential, "connection_string_env"))
+        return found.group(1) if found else None
+    return None
+
+
 def datastore_entity(name: str, spec: dict[str, Any]) -> Any:
     """The azure-ai-ml Datastore for one amlrun.yaml entry."""
     from azure.ai.ml.entities import AzureBlobDatastore, AzureDataLakeGen2Datastore, AzureFileDatastore
 
     kind = str(spec.get("type"))
-    account = spec.get("account_name")
+    account = spec.get("account_name") or _account_from_connection_string(name, spec)
     if not account:
         raise DataError(f"datastore {name!r} has no account_name", hint="add `account_name:` in amlrun.yaml")
     credentials = _credentials(name, spec)
