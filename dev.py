@@ -26,8 +26,12 @@ STAMP = VENV / ".amlrun-setup"
 
 
 def sh(*cmd: str | Path, **kw) -> None:
+    """Run a step; on failure, say which and exit with its code (no traceback)."""
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)
+    code = subprocess.run([str(c) for c in cmd], cwd=ROOT, **kw).returncode
+    if code:
+        print(f"dev.py: `{' '.join(str(c) for c in cmd)}` failed with exit code {code}", file=sys.stderr)
+        sys.exit(code)
 
 
 def fingerprint() -> str:
@@ -70,7 +74,7 @@ DEMOS = ["examples/hello/job.yml"]
 
 
 def test(extra: list[str]) -> int:
-    sh(BIN / "ruff", "check", "src", "tests", "bench")
+    sh(BIN / "ruff", "check", ".")
     sh(BIN / "lint-imports")
     return subprocess.run([str(PY), "-m", "pytest", *extra], cwd=ROOT).returncode
 
