@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from amlrun.azureml.submit import SubmitRequest, submit_job
-from amlrun.errors import SpecError
+from amlrun.errors import SpecError, UsageError
 from amlrun.spec.overrides import parse_override
 from submit_fixtures import EXAMPLES_ROOT, QUIET_SDK, block_network, example_jobs
 
@@ -289,3 +289,19 @@ def test_cli_dry_run_and_refusal(amlrun, write) -> None:
     assert refused.code == 2
     assert "job.yml:5:12: identity.type: 'nobody' is not one of" in refused.err
     assert "Traceback" not in refused.err
+
+
+def test_a_component_file_is_not_a_job(write) -> None:
+    write("comp/src/train.py", "print(1)\n")
+    component = write("comp/train.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+        type: command
+        name: train
+        version: "1"
+        code: ./src
+        command: python train.py
+        environment: azureml:env@latest
+    """)
+    with pytest.raises(UsageError) as caught:
+        dry_run(component)
+    assert "component" in caught.value.message and "pipeline" in caught.value.hint

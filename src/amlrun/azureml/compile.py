@@ -27,7 +27,7 @@ import yaml
 from amlrun.azureml.locate import problems_from_findings
 from amlrun.azureml.sdk import azure_ml
 from amlrun.azureml.sdk_errors import SdkFinding, crash_finding, findings_from_result, findings_from_text
-from amlrun.errors import Problem, SpecError
+from amlrun.errors import Problem, SpecError, UsageError
 from amlrun.spec.check import check_file
 from amlrun.spec.overrides import Override
 from amlrun.spec.source import SpecSource, read_yaml
@@ -234,6 +234,11 @@ def compile_job(path: Path, overrides: list[Override], *, name: str | None = Non
     own = check_file(path, overrides)
     if own:
         raise SpecError(own)
+    from amlrun.spec.check import _looks_like_component
+
+    if _looks_like_component(read_yaml(path).data):
+        raise UsageError(f"{path} is a component, not a job",
+                         hint="submit a pipeline job that uses it (`component: ./...yml` in a step)")
     compiled = load_sdk_job(path, overrides)
     job = compiled.job
     if name:
