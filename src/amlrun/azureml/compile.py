@@ -28,7 +28,7 @@ from amlrun.azureml.locate import problems_from_findings
 from amlrun.azureml.sdk import azure_ml
 from amlrun.azureml.sdk_errors import SdkFinding, crash_finding, findings_from_result, findings_from_text
 from amlrun.errors import Problem, SpecError, UsageError
-from amlrun.spec.check import check_file
+from amlrun.spec.check import _looks_like_component, check_file
 from amlrun.spec.overrides import Override
 from amlrun.spec.source import SpecSource, read_yaml
 
@@ -48,7 +48,6 @@ class CompiledJob:
     source: SpecSource
     kind: str  # the type written in the file: command, pipeline or parallel
     wrapped_step: str | None = None  # the step name when a parallel job was wrapped in a pipeline
-    loaded: Any = None  # what load_job returned, as validated (the same object as `job`)
 
 
 def _port_leaf(current: Any, value: Any) -> str | None:
@@ -187,13 +186,13 @@ def load_sdk_job(path: Path, overrides: list[Override]) -> CompiledJob:
             job = _load(path, path, params)
     except _SdkRejected as exc:
         raise SpecError(_locate(exc.findings, source, step, overrides)) from None
-    # a command job file loads as a Command node, which is what jobs.create_or_update takes
-    return CompiledJob(job=job, file=path, source=source, kind=kind, wrapped_step=step, loaded=job)
+    # a command job file loads as a Command node: what `_validate()` and jobs.create_or_update take
+    return CompiledJob(job=job, file=path, source=source, kind=kind, wrapped_step=step)
 
 
 def sdk_problems_for(compiled: CompiledJob, overrides: list[Override]) -> list[Problem]:
     """What azure-ai-ml's own validation (`job._validate()`, offline) reports for a loaded job."""
-    return _locate(validation_findings(compiled.loaded), compiled.source, compiled.wrapped_step, overrides)
+    return _locate(validation_findings(compiled.job), compiled.source, compiled.wrapped_step, overrides)
 
 
 def _compute_problems(compiled: CompiledJob) -> list[Problem]:
@@ -234,8 +233,6 @@ def compile_job(path: Path, overrides: list[Override], *, name: str | None = Non
     own = check_file(path, overrides)
     if own:
         raise SpecError(own)
-    from amlrun.spec.check import _looks_like_component
-
     if _looks_like_component(read_yaml(path).data):
         raise UsageError(f"{path} is a component, not a job",
                          hint="submit a pipeline job that uses it (`component: ./...yml` in a step)")
