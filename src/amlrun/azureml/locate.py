@@ -1,10 +1,14 @@
 """Place azure-ai-ml's findings in the user's files: the right file, line, column and field.
 
-Two SDK habits need undoing. A wrapped parallel job's fields live under `jobs.<step>.` in the
-pipeline amlrun built, but in the user's file at the top. And any error inside an inline pipeline
-step is also reported as `Missing data for required field` at `jobs.<step>.component`; when that
-is all the SDK says about a step, the step is reloaded alone as a command job, which names the
-real field.
+Three SDK habits need undoing:
+
+- a wrapped parallel job's fields live under `jobs.<step>.` in the pipeline amlrun built, but at
+  the top of the user's file;
+- any error inside an inline pipeline step is also reported as `Missing data for required field`
+  at `jobs.<step>.component`; when that is all the SDK says about a step, the step is reloaded
+  alone as a command job (which names the real field), else its fields are removed one at a time
+  until the complaint goes away;
+- some errors carry no path at all (or crash the SDK); the same removal search finds the field.
 """
 
 from __future__ import annotations
