@@ -91,8 +91,12 @@ def resolve_workspace(subscription: str | None, resource_group: str | None, work
 
 def make_credential(tenant: str | None, interactive: bool) -> Any:
     """An azure-identity credential; `interactive` opens a browser login."""
+    import logging
+
     from amlrun.errors import SubmitError
 
+    # DefaultAzureCredential logs every credential it tried as a warning; amlrun reports one paragraph
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     try:
         from azure.identity import DefaultAzureCredential, InteractiveBrowserCredential
     except ImportError as exc:
