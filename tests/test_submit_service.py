@@ -9,7 +9,7 @@ import pytest
 
 from amlrun.azureml.submit import SubmitRequest, submit_job
 from amlrun.azureml.workspace import resolve_workspace
-from amlrun.errors import SpecError, SubmitError, UsageError
+from amlrun.errors import DataError, SpecError, SubmitError, UsageError
 from amlrun.spec.overrides import parse_override
 from amlrun.spec.project import load_project_config
 from submit_fixtures import (
@@ -189,3 +189,36 @@ def test_new_code_is_uploaded_where_the_service_says_as_the_dry_run_listed(job_f
     assert fake.calls[2].body["properties"]["codeUri"].startswith(blob_server)
     assert fake.calls[3].body["properties"]["codeId"].endswith(f"/codes/{code_name}/versions/1")
     assert result.studio_url == STUDIO.format(name="fresh-code")
+
+
+def test_tenant_is_asked_for_every_token(monkeypatch) -> None:
+    from amlrun.azureml import workspace
+
+    seen: list[dict] = []
+
+    class Recording:
+        def __init__(self, **kwargs) -> None:
+            seen.append({"init": kwargs})
+
+        def get_token(self, *scopes, **kwargs):
+            seen.append(kwargs)
+            return "token"
+
+    monkeypatch.setattr("azure.identity.DefaultAzureCredential", Recording)
+    credential = workspace.make_credential("tenant-42", interactive=False)
+    assert credential.get_token("https://management.azure.com/.default") == "token"
+    assert seen[0]["init"]["interactive_browser_tenant_id"] == "tenant-42"
+    assert seen[1] == {"tenant_id": "tenant-42"}
+
+
+def test_datastore_from_a_connection_string(monkeypatch) -> None:
+    from amlrun.azureml.datastores import datastore_entity
+
+    monkeypatch.setenv("LAKE_CONN", "DefaultEndpointsProtocol=https;AccountName=lakeacct;AccountKey=a2V5;")
+    store = datastore_entity("lake", {"type": "azure_blob", "container_name": "raw",
+                                      "credential": {"connection_string_env": "LAKE_CONN"}})
+    assert (store.account_name, store.container_name, store.credentials.account_key) == ("lakeacct", "raw", "a2V5")
+    monkeypatch.delenv("LAKE_CONN")
+    with pytest.raises(DataError, match="LAKE_CONN is not set"):
+        datastore_entity("lake", {"type": "azure_blob", "container_name": "raw",
+                                  "credential": {"connection_string_env": "LAKE_CONN"}})
