@@ -305,3 +305,19 @@ def test_a_component_file_is_not_a_job(write) -> None:
     with pytest.raises(UsageError) as caught:
         dry_run(component)
     assert "component" in caught.value.message and "pipeline" in caught.value.hint
+
+
+def test_registered_components_are_fine_for_the_service(write) -> None:
+    """`amlrun run` cannot load `component: azureml:x:1`; the workspace can, so submit sends it as written."""
+    job = write("reg/pipeline.yml", """
+        type: pipeline
+        settings: {default_compute: azureml:cpu}
+        jobs:
+          train:
+            type: command
+            component: azureml:train_linear:1
+            inputs: {epochs: 3}
+    """)
+    result, _, _ = dry_run(job)
+    step = result.body["properties"]["jobs"]["train"]
+    assert step["componentId"] == "train_linear:1" and step["inputs"]["epochs"]["value"] == "3"

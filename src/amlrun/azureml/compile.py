@@ -220,6 +220,11 @@ def _compute_problems(compiled: CompiledJob) -> list[Problem]:
     return list(dict.fromkeys(problems))
 
 
+def _local_only(problem: Problem) -> bool:
+    """A limit of running locally, not of the job: the workspace resolves registered components."""
+    return problem.field.endswith("component") and problem.message.startswith("registered component")
+
+
 def _is_local(compute: str) -> bool:
     return str(compute).removeprefix("azureml:").strip().lower() == "local"
 
@@ -230,7 +235,7 @@ def compile_job(path: Path, overrides: list[Override], *, name: str | None = Non
 
     Raises SpecError before anything is sent when either check fails or no compute is named.
     """
-    own = check_file(path, overrides)
+    own = [p for p in check_file(path, overrides) if not _local_only(p)]
     if own:
         raise SpecError(own)
     if _looks_like_component(read_yaml(path).data):

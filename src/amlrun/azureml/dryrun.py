@@ -7,6 +7,7 @@ snapshot each `code` folder would upload; warns (stderr) about AzureML's snapsho
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,10 +18,10 @@ from amlrun.azureml.compile import CompiledJob, request_body
 from amlrun.azureml.redact import redact, secret_values_from_config
 from amlrun.data.uris import parse_datastore_uri
 from amlrun.engine.snapshot import list_snapshot_files
-from amlrun.errors import DataError
-from amlrun.spec.loader import load_job as load_spec_job
-from amlrun.spec.overrides import Override
+from amlrun.errors import DataError, SpecError
+from amlrun.spec.overrides import Override, apply_overrides
 from amlrun.spec.project import ProjectConfig
+from amlrun.spec.source import read_yaml
 
 __all__ = ["MAX_SNAPSHOT_BYTES", "MAX_SNAPSHOT_FILES", "CodeSnapshot", "code_snapshots", "dry_run",
            "local_only_notes", "snapshot_warnings"]
@@ -52,17 +53,35 @@ class CodeSnapshot:
 
 
 def _code_folders(file: Path, overrides: list[Override]) -> list[Path]:
+    """Every local `code` (and parallel `task.code`) folder the job and its component files name."""
+    data = apply_overrides(read_yaml(file).data, overrides) if overrides else read_yaml(file).data
     folders: list[Path] = []
-    for node in load_spec_job(file, overrides).walk():
-        definition = node.definition
-        code = getattr(definition, "code", None) if node.kind == "command" else None
-        task = getattr(definition, "task", None) if node.kind == "parallel" else None
-        code = code or (task.code if task is not None else None)
-        if code and not str(code).startswith("azureml:"):
-            folder = (node.definition_source.folder / code).resolve()
+    _collect(file.parent, data, folders, {file.resolve()})
+    return folders
+
+
+def _collect(base: Path, data: dict[str, Any], folders: list[Path], seen: set[Path]) -> None:
+    task = data.get("task") if isinstance(data.get("task"), dict) else {}
+    for code in (data.get("code"), task.get("code")):
+        if isinstance(code, str) and not code.startswith("azureml:"):
+            folder = (base / code).resolve()
             if folder not in folders:
                 folders.append(folder)
-    return folders
+    for step in (data.get("jobs") or {}).values():
+        if not isinstance(step, dict):
+            continue
+        component = step.get("component")
+        if isinstance(component, dict):
+            _collect(base, component, folders, seen)
+        elif isinstance(component, str):
+            if component.startswith("azureml:"):
+                continue  # registered in the workspace: nothing local to upload
+            path = (base / component.removeprefix("file:")).resolve()
+            if path.is_file() and path not in seen:
+                with contextlib.suppress(SpecError):
+                    _collect(path.parent, read_yaml(path).data, folders, seen | {path})
+        else:
+            _collect(base, step, folders, seen)
 
 
 def code_snapshots(file: Path, overrides: list[Override]) -> list[CodeSnapshot]:
