@@ -309,6 +309,7 @@ def test_a_component_file_is_not_a_job(write) -> None:
 
 def test_registered_components_are_fine_for_the_service(write) -> None:
     """`amlrun run` cannot load `component: azureml:x:1`; the workspace can, so submit sends it as written."""
+    write("reg/src/report.py", "print(1)\n")
     job = write("reg/pipeline.yml", """
         type: pipeline
         settings: {default_compute: azureml:cpu}
@@ -317,7 +318,13 @@ def test_registered_components_are_fine_for_the_service(write) -> None:
             type: command
             component: azureml:train_linear:1
             inputs: {epochs: 3}
+          report:
+            type: command
+            code: ./src
+            command: python report.py
+            environment: azureml:env@latest
     """)
-    result, _, _ = dry_run(job)
+    result, out, _ = dry_run(job)
+    assert "report.py" in out.split("# code snapshot", 1)[1]
     step = result.body["properties"]["jobs"]["train"]
     assert step["componentId"] == "train_linear:1" and step["inputs"]["epochs"]["value"] == "3"
