@@ -15,6 +15,14 @@ from submit_fixtures import EXAMPLES_ROOT, QUIET_SDK, block_network, example_job
 pytestmark = QUIET_SDK
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Every dry run in this module runs with sockets refusing to connect, and must not try."""
+    attempts = block_network(monkeypatch)
+    yield
+    assert attempts == [], f"a dry run tried to reach {attempts}"
+
+
 def dry_run(file: Path, *sets: str, monkeypatch=None, **options):
     out: list[str] = []
     err: list[str] = []
@@ -24,10 +32,8 @@ def dry_run(file: Path, *sets: str, monkeypatch=None, **options):
 
 
 @pytest.mark.parametrize("job", example_jobs(), ids=lambda p: str(p.relative_to(EXAMPLES_ROOT)))
-def test_every_example_dry_runs_clean_without_network(job: Path, monkeypatch) -> None:
-    attempts = block_network(monkeypatch)
+def test_every_example_dry_runs_clean_without_network(job: Path) -> None:
     result, out, err = dry_run(job)
-    assert attempts == []
     assert "warning:" not in err, err
     body = json.loads(out.split("\n", 1)[1].split("\n# code snapshot", 1)[0])
     assert body == result.body
