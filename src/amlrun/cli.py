@@ -131,6 +131,32 @@ def datastores(store_root: Path | None) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@_file_arg
+@_set_opt
+@click.option("--name", help="Job name (default: one AzureML picks).")
+@click.option("--experiment", help="Experiment name (default: the file's `experiment_name`).")
+@click.option("--compute", help="Compute target to run on, when the file names none or `local`.")
+@click.option("--subscription", envvar="AZURE_SUBSCRIPTION_ID", help="Azure subscription id.")
+@click.option("--resource-group", help="Resource group of the workspace.")
+@click.option("--workspace", help="AzureML workspace name [default: amlrun.yaml `workspace:`, else config.json].")
+@click.option("--tenant", help="Azure AD tenant to sign in to.")
+@click.option("--interactive", is_flag=True, help="Sign in through a browser instead of az login/environment.")
+@click.option("--wait", is_flag=True, help="Stream status and logs until the job ends; non-zero if it fails.")
+@click.option("--dry-run", is_flag=True, help="Show the request body and code snapshot; send nothing.")
+@click.option("--register-datastores", is_flag=True,
+              help="Register amlrun.yaml's Azure datastores that the workspace lacks (asks first).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before registering datastores.")
+def submit(file: Path, overrides: tuple[str, ...], **options: object) -> None:
+    """Submit a job file to AzureML, validated first (or show it with --dry-run)."""
+    from amlrun.azureml.submit import SubmitRequest, submit_job
+    from amlrun.spec.overrides import parse_override
+
+    request = SubmitRequest(file=file, overrides=[parse_override(o) for o in overrides], **options)  # type: ignore[arg-type]
+    result = submit_job(request, confirm=lambda question: click.confirm(question, err=True))
+    sys.exit(result.exit_code)
+
+
 def main() -> None:
     """Entry point: map amlrun's errors to a paragraph on stderr and an exit code."""
     try:

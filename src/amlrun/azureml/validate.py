@@ -1,11 +1,15 @@
 """`amlrun check`: amlrun's own checks first, then azure-ai-ml's schema validation when installed,
-so that what passes `check` is what the service accepts."""
+so that what passes `check` is what the service accepts.
+
+The SDK side loads a file exactly as `amlrun submit` does (same overrides, same parallel-job
+wrapping: `compile.load_sdk_job`) and runs the SDK's offline `_validate()`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from amlrun.errors import Problem
+from amlrun.errors import Problem, SpecError
 from amlrun.spec.check import check_file
 from amlrun.spec.overrides import Override
 
@@ -14,11 +18,48 @@ __all__ = ["check_files", "sdk_problems"]
 
 def sdk_problems(path: Path, overrides: list[Override]) -> list[Problem]:
     """Problems azure-ai-ml reports for a file amlrun accepted; [] when azure-ai-ml is not installed."""
-    try:
-        import azure.ai.ml  # noqa: F401
-    except ImportError:
+    from amlrun.azureml.sdk import sdk_available
+
+    if not sdk_available():
         return []
-    return []
+    from amlrun.spec.source import read_yaml
+
+    source = read_yaml(path)
+    try:
+        if _is_component(source.data):
+            return _component_problems(path)
+        from amlrun.azureml.compile import load_sdk_job, sdk_problems_for
+
+        return sdk_problems_for(load_sdk_job(path, overrides), overrides)
+    except SpecError as exc:
+        return exc.problems
+
+
+def _is_component(data: dict) -> bool:
+    from amlrun.spec.check import _looks_like_component
+
+    return _looks_like_component(data)
+
+
+def _component_problems(path: Path) -> list[Problem]:
+    from marshmallow import ValidationError as SchemaError
+
+    from amlrun.azureml.locate import problems_from_findings
+    from amlrun.azureml.sdk import azure_ml
+    from amlrun.azureml.sdk_errors import crash_finding, findings_from_text
+    from amlrun.spec.source import read_yaml
+
+    ml = azure_ml()
+    source = read_yaml(path)
+    try:
+        component = ml.load_component(path)
+    except (SchemaError, ml.exceptions.ValidationException) as exc:
+        return problems_from_findings(findings_from_text(str(exc)), source, None, [])
+    except Exception as exc:  # noqa: BLE001 - see compile._load
+        return problems_from_findings([crash_finding(exc)], source, None, [])
+    from amlrun.azureml.compile import validation_findings
+
+    return problems_from_findings(validation_findings(component), source, None, [])
 
 
 def check_files(paths: list[Path], overrides: list[Override], use_sdk: bool = True) -> list[Problem]:
