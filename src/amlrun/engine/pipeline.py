@@ -79,7 +79,7 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     overrides = [(str(k), v) for k, v in record.extra.get("overrides") or []]
     node = load_job(record.spec_path, overrides)
     validate_node(node)
-    plan = plan_pipeline(node, DataContext(store.root), record.name, Path(record.run_dir))
+    plan = plan_pipeline(node, DataContext.for_project(store.root, Path(record.spec_path)), record.name, Path(record.run_dir))
     previous = {r.extra.get("step_path"): r for r in _descendants(store, record.name)}
     finished = {path: r for path, r in previous.items() if r.status in FINISHED_OK and path in plan.steps}
     reporter.event("resume", message=f"resuming {record.name}: {len(finished)} of {len(plan.steps)} steps "
@@ -360,6 +360,8 @@ class _Execution:
                  or {n: str(o.location.local_path) for n, o in step.plan.outputs.items()},
                  "output_hashes": {n: o["hash"] for n, o in outputs.items()},
                  "command": command_file.read_text().strip() if command_file.exists() else None}
+        if outcome.extra.get("parallel"):
+            extra["parallel"] = outcome.extra["parallel"]
         self.store.update(rec, status=outcome.status, ended=ended, exit_code=outcome.exit_code,
                           error=outcome.error, extra=extra)
 

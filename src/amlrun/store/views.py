@@ -82,7 +82,8 @@ def print_run(root: Path | None, name: str) -> None:
     if record.error:
         lines.append(f"error:     {record.error}")
     if record.extra.get("overrides"):
-        lines.append("overrides: " + " ".join(f"--set {o}" for o in record.extra["overrides"]))
+        lines.append("overrides: " + " ".join(
+            f"--set {o[0]}={o[1]}" if isinstance(o, list | tuple) else f"--set {o}" for o in record.extra["overrides"]))
     command = record.extra.get("command")
     if command:
         lines.append(f"command:   {command}")

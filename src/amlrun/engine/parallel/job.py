@@ -68,4 +68,4 @@ def resume_parallel_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     node = load_job(record.spec_path, overrides)
     validate_node(node)
     reporter.event("resume", message=f"resuming parallel run {record.name}")
-    return _execute(node, record, store, DataContext(store.root), reporter, cancel, max_workers)
+    return _execute(node, record, store, DataContext.for_project(store.root, Path(record.spec_path)), reporter, cancel, max_workers)
