@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 os.environ.setdefault("AMLRUN_NO_PROGRESS", "1")
 
 from amlrun.data.locations import DataContext  # noqa: E402
-from amlrun.data.staging import materialize_input  # noqa: E402
+from amlrun.data.staging import materialize_inputs  # noqa: E402
 from azurite_fixtures import ACCOUNT1, KEY1, start_azurite, stop_azurite  # noqa: E402
 
 STORES = ("bench1", "bench2", "bench3")
@@ -57,9 +57,9 @@ def through_amlrun(server, work: Path, store: str = "store") -> float:
     os.environ["BENCH_KEY"] = KEY1
     data = DataContext.for_project(work / store, project)
     started = time.perf_counter()
-    for name in STORES:
-        location = data.resolve(f"azureml://datastores/{name}/paths/data/", project)
-        item = materialize_input(name, "uri_folder", "ro_mount", location, work / "run")
+    requests = {name: ("uri_folder", "ro_mount", data.resolve(f"azureml://datastores/{name}/paths/data/", project))
+                for name in STORES}  # one step with three inputs, as the engine stages it
+    for item in materialize_inputs(requests, work / "run").values():
         item.verify()
     return time.perf_counter() - started
 

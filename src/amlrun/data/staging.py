@@ -41,7 +41,9 @@ from amlrun.data.locations import Location
 from amlrun.data.progress import TransferStats
 from amlrun.errors import DataError
 
-__all__ = ["MaterializedInput", "PreparedOutput", "materialize_input", "prepare_output", "report"]
+__all__ = [
+    "MaterializedInput", "PreparedOutput", "materialize_input", "materialize_inputs", "prepare_output", "report",
+]
 
 READ_ONLY_MODES = ("ro_mount", "eval_mount")
 COPY_MODES = ("download", "eval_download")
@@ -135,6 +137,21 @@ def materialize_input(name: str, type_: str, mode: str, location: Location, work
     if item.view is not None:
         _protect(item.view)
     return item
+
+
+def materialize_inputs(requests: dict[str, tuple[str, str, Location]], work_dir: Path) -> dict[str, MaterializedInput]:
+    """All of a step's data inputs (name -> (type, mode, location)) at once.
+
+    Inputs in different stores fetch side by side rather than one store after another; the first
+    error (in input order) is raised once every fetch has ended.
+    """
+    if len(requests) <= 1:
+        return {n: materialize_input(n, t, m, loc, work_dir) for n, (t, m, loc) in requests.items()}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(4, len(requests)), thread_name_prefix="amlrun-input") as pool:
+        futures = {n: pool.submit(materialize_input, n, t, m, loc, work_dir) for n, (t, m, loc) in requests.items()}
+    return {n: f.result() for n, f in futures.items()}
 
 
 def _check_local_source(name: str, type_: str, source: Path) -> None:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amlrun.data.staging import MaterializedInput, PreparedOutput, materialize_input, prepare_output
+from amlrun.data.locations import Location
+from amlrun.data.staging import MaterializedInput, PreparedOutput, materialize_inputs, prepare_output
 from amlrun.data.stepenv import apply_step_env
 from amlrun.engine.events import Reporter
 from amlrun.engine.plan import StepPlan
@@ -86,6 +87,7 @@ def stage_step(plan: StepPlan) -> tuple[Path, dict[str, Any], dict[str, Prepared
     else:
         code_target.mkdir(parents=True, exist_ok=True)
     inputs: dict[str, Any] = {}
+    assets: dict[str, tuple[str, str, Location]] = {}
     for name, item in plan.inputs.items():
         if item.is_unset:
             continue
@@ -93,7 +95,8 @@ def stage_step(plan: StepPlan) -> tuple[Path, dict[str, Any], dict[str, Prepared
             inputs[name] = item.value
         else:
             assert item.location is not None, f"input {name} was not connected"
-            inputs[name] = materialize_input(name, item.type, item.mode, item.location, plan.run_dir)
+            assets[name] = (item.type, item.mode, item.location)
+    inputs.update(materialize_inputs(assets, plan.run_dir))
     outputs = {name: prepare_output(name, out.type, out.mode, out.location) for name, out in plan.outputs.items()}
     return code_target, inputs, outputs
 

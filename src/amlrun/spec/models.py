@@ -229,8 +229,9 @@ class _JobCommon(_Common):
     studio_url: str | None = None
 
 
-class CommandJob(_JobCommon):
-    type: Literal["command"] = "command"
+class _CommandFields(Model):
+    """What a command job and a command component both define."""
+
     command: str | None = None
     code: str | None = None
     environment: EnvironmentSpec | None = None
@@ -238,7 +239,6 @@ class CommandJob(_JobCommon):
     resources: Resources | None = None
     distribution: dict[str, Any] | None = None
     limits: Limits | None = None
-    component: str | dict[str, Any] | None = None  # only inside pipelines
 
     @field_validator("environment_variables", mode="before")
     @classmethod
@@ -246,8 +246,9 @@ class CommandJob(_JobCommon):
         return {} if value is None else value
 
 
-class ParallelJob(_JobCommon):
-    type: Literal["parallel"] = "parallel"
+class _ParallelFields(Model):
+    """What a parallel job and a parallel component both define."""
+
     input_data: str | None = None
     mini_batch_size: str | int | None = None
     partition_keys: list[str] | None = None
@@ -259,7 +260,6 @@ class ParallelJob(_JobCommon):
     logging_level: str | None = None
     environment_variables: dict[str, Any] = Field(default_factory=dict)
     task: ParallelTask | None = None
-    component: str | dict[str, Any] | None = None
 
     @field_validator("environment_variables", mode="before")
     @classmethod
@@ -267,6 +267,16 @@ class ParallelJob(_JobCommon):
         return {} if value is None else value
 
     _mini_batch_size = field_validator("mini_batch_size")(check_mini_batch_size)
+
+
+class CommandJob(_JobCommon, _CommandFields):
+    type: Literal["command"] = "command"
+    component: str | dict[str, Any] | None = None  # only inside pipelines
+
+
+class ParallelJob(_JobCommon, _ParallelFields):
+    type: Literal["parallel"] = "parallel"
+    component: str | dict[str, Any] | None = None  # only inside pipelines
 
 
 class ComponentRefStep(_JobCommon):
@@ -321,42 +331,12 @@ class _ComponentCommon(_Common):
     id: str | None = None
 
 
-class CommandComponent(_ComponentCommon):
+class CommandComponent(_ComponentCommon, _CommandFields):
     type: Literal["command"] = "command"
-    command: str | None = None
-    code: str | None = None
-    environment: EnvironmentSpec | None = None
-    environment_variables: dict[str, Any] = Field(default_factory=dict)
-    resources: Resources | None = None
-    distribution: dict[str, Any] | None = None
-    limits: Limits | None = None
-
-    @field_validator("environment_variables", mode="before")
-    @classmethod
-    def _env_none(cls, value: Any) -> Any:
-        return {} if value is None else value
 
 
-class ParallelComponent(_ComponentCommon):
+class ParallelComponent(_ComponentCommon, _ParallelFields):
     type: Literal["parallel"] = "parallel"
-    input_data: str | None = None
-    mini_batch_size: str | int | None = None
-    partition_keys: list[str] | None = None
-    resources: Resources | None = None
-    max_concurrency_per_instance: int | None = None
-    mini_batch_error_threshold: int | None = None
-    error_threshold: int | None = None
-    retry_settings: RetrySettings | None = None
-    logging_level: str | None = None
-    environment_variables: dict[str, Any] = Field(default_factory=dict)
-    task: ParallelTask | None = None
-
-    @field_validator("environment_variables", mode="before")
-    @classmethod
-    def _env_none(cls, value: Any) -> Any:
-        return {} if value is None else value
-
-    _mini_batch_size = field_validator("mini_batch_size")(check_mini_batch_size)
 
 
 class PipelineComponent(_ComponentCommon):
