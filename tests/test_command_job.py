@@ -364,3 +364,33 @@ def test_a_run_store_inside_the_code_folder_is_not_snapshotted(amlrun, write, tm
     second = amlrun("run", job, env={"AMLRUN_HOME": str(store)})
     assert first.code == 0 and second.code == 0, second.text
     assert second.out.strip() == "0"
+
+
+def test_plain_commands_skip_the_shell_but_mean_the_same(amlrun, write) -> None:
+    """A plain program call runs without bash; anything with shell syntax still goes through bash."""
+    import os
+
+    from amlrun.engine.process import command_argv
+
+    env = dict(os.environ)
+    assert command_argv("python train.py --lr=0.1 --data /d", env)[:2] == ["python", "train.py"]
+    for shelly in ("echo a | cat", "FOO=1 python x", "python x > out", "exit 3", "./run.sh", 'python "a b"',
+                   "python x\npython y", "no_such_program_xyz a"):
+        assert command_argv(shelly, env)[:2] == ["bash", "-c"], shelly
+    script = write("argv/src/run.sh", "#!/bin/sh\necho script says $1\n")
+    script.chmod(0o755)
+    job = write("argv/job.yml", """
+        type: command
+        code: ./src
+        command: ./run.sh ${{inputs.word}} && python -c "print('shell ok')"
+        inputs:
+          word: hello
+    """)
+    result = amlrun("run", job)
+    assert result.code == 0, result.text
+    assert "script says hello" in result.out and "shell ok" in result.out
+    plain = write("argv/plain.yml", """
+        type: command
+        command: python -c pass
+    """)
+    assert amlrun("run", plain).code == 0

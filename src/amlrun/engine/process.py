@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -25,6 +27,24 @@ class ProcessResult:
     timed_out: bool
     canceled: bool
     duration: float
+
+
+_PLAIN_COMMAND = re.compile(r"[A-Za-z0-9_\-./:,@+=% ]+")
+_SHELL_WORDS = {"time", "exec", "exit", "cd", "source", "export", "set", "ulimit", "wait", "read", "eval",
+                "trap", "umask", "alias", "command", "builtin", "type", "hash", "shopt"}
+
+
+def command_argv(command: str, env: dict[str, str]) -> list[str]:
+    """argv for a step's command: bash -c, as AzureML runs it, unless the command is one plain program call.
+
+    A command with no shell syntax (no quotes, pipes, redirections, variables, globs or newlines) means
+    the same run directly, and saves starting a shell per step (it is most of a short step's overhead).
+    """
+    words = command.split()
+    if (not words or not _PLAIN_COMMAND.fullmatch(command.strip()) or "=" in words[0] or "/" in words[0]
+            or words[0] in _SHELL_WORDS or shutil.which(words[0], path=env.get("PATH")) is None):
+        return ["bash", "-c", command]
+    return words
 
 
 def kill_group(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
@@ -78,7 +98,7 @@ def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, repo
         return ProcessResult(130, False, True, 0.0)
     with open(log_file, "ab", buffering=0) as log:
         proc = subprocess.Popen(
-            ["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            command_argv(command, env), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
 
