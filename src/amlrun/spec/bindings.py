@@ -40,10 +40,6 @@ class Reference:
     step: str = ""
     attribute: str = ""  # e.g. `.path` / `.mode` suffixes, kept but ignored locally
 
-    @property
-    def is_parent(self) -> bool:
-        return self.kind.startswith("parent_") or self.kind.startswith("step_")
-
 
 def parse_reference(expr: str) -> Reference | None:
     """Parse the inside of `${{ }}`; None when it is not an expression AzureML knows."""

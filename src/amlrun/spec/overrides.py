@@ -60,16 +60,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str
     for key, value in overrides:
         parts = key.split(".")
         node: Any = result
-        for i, part in enumerate(parts[:-1]):
-            if not isinstance(node, dict):
-                raise UsageError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping",
-                                 hint="check the path against the YAML file")
+        for part in parts[:-1]:
             if not isinstance(node.get(part), dict):
                 node[part] = {}
             node = node[part]
         leaf = parts[-1]
-        if not isinstance(node, dict):
-            raise UsageError(f"--set {key}: parent is not a mapping", hint="check the path against the YAML file")
         current = node.get(leaf)
         in_ports = len(parts) >= 2 and parts[-2] in ("inputs", "outputs")
         if in_ports and isinstance(current, dict) and not isinstance(value, dict):
