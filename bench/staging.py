@@ -4,6 +4,10 @@ Prints, from one run against one server, the time through amlrun's input staging
 a warm one) vs a naive sequential download loop and vs raw concurrent adlfs `get` per store, and the
 ratios (goals: >= 3x naive, >= 0.8x raw). Not a test: timings on a 2-core machine vary.
 
+Beside each time it prints the CPU seconds the client (this process) and the server (Azurite) spent,
+and how busy that kept the machine's cores: when a method keeps every core busy, only doing less
+work per byte (not more concurrency) can make it faster.
+
     python bench/staging.py [--files 200] [--size-mb 1] [--rounds 2]
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -27,6 +32,45 @@ from amlrun.data.staging import materialize_inputs  # noqa: E402
 from azurite_fixtures import ACCOUNT1, KEY1, start_azurite, stop_azurite  # noqa: E402
 
 STORES = ("bench1", "bench2", "bench3")
+
+
+class Span:
+    """Wall time, this process's CPU time and the server's CPU time over one measured stretch."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+
+    def __enter__(self) -> Span:
+        self._wall, self._client, self._server = time.perf_counter(), _own_cpu(), _group_cpu(self.server_pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.client = _own_cpu() - self._client
+        self.server = _group_cpu(self.server_pid) - self._server
+
+    def describe(self) -> str:
+        busy = (self.client + self.server) / (self.wall * (os.cpu_count() or 1))
+        return f"cpu: client {self.client:5.2f} s, server {self.server:5.2f} s, cores {busy:4.0%} busy"
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _group_cpu(pgid: int) -> float:
+    """CPU seconds of every process in the server's process group (Linux /proc)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def fill(server, files: int, size: int) -> None:
@@ -100,20 +144,24 @@ def main() -> None:
         fill(server, args.files, int(args.size_mb * 1024 * 1024))
         total = len(STORES) * args.files
         raw(server, work)  # warm the server up (node's JIT, the page cache) before measuring anything
-        t_naive, t_raw, t_cold = [], [], []
+        runs: dict[str, list[Span]] = {"naive": [], "raw": [], "cold": []}
         for round_ in range(args.rounds):  # interleaved rounds, best of each: the machine is shared
-            t_naive.append(naive(server, work))
-            t_raw.append(raw(server, work))
-            t_cold.append(through_amlrun(server, work, f"store{round_}"))
-        t_naive, t_raw, t_cold = min(t_naive), min(t_raw), min(t_cold)
-        t_warm = through_amlrun(server, work, "store0")
+            for method, call in (("naive", lambda: naive(server, work)), ("raw", lambda: raw(server, work)),
+                                 ("cold", lambda r=round_: through_amlrun(server, work, f"store{r}"))):
+                with Span(proc.pid) as span:
+                    call()
+                runs[method].append(span)
+        with Span(proc.pid) as warm:
+            through_amlrun(server, work, "store0")
+        best = {method: min(spans, key=lambda s: s.wall) for method, spans in runs.items()}
+        t_naive, t_raw, t_cold = best["naive"].wall, best["raw"].wall, best["cold"].wall
         print(f"fetch {len(STORES)} stores x {args.files} files x {args.size_mb:g} MB ({total} files) from Azurite, "
-              f"best of {args.rounds} interleaved rounds")
-        print(f"  naive sequential loop      {t_naive:7.2f} s")
-        print(f"  raw concurrent adlfs get   {t_raw:7.2f} s")
-        print(f"  amlrun (cold cache)        {t_cold:7.2f} s   {t_naive / t_cold:5.2f}x naive (goal >= 3)   "
-              f"{t_raw / t_cold:5.2f}x raw (goal >= 0.8)")
-        print(f"  amlrun (warm cache)        {t_warm:7.2f} s   0 bytes fetched")
+              f"best of {args.rounds} interleaved rounds, {os.cpu_count()} cores")
+        print(f"  naive sequential loop      {t_naive:7.2f} s   {best['naive'].describe()}")
+        print(f"  raw concurrent adlfs get   {t_raw:7.2f} s   {best['raw'].describe()}")
+        print(f"  amlrun (cold cache)        {t_cold:7.2f} s   {best['cold'].describe()}")
+        print(f"  amlrun (warm cache)        {warm.wall:7.2f} s   0 bytes fetched")
+        print(f"  ratios: amlrun {t_naive / t_cold:5.2f}x naive (goal >= 3), {t_raw / t_cold:5.2f}x raw (goal >= 0.8)")
     finally:
         stop_azurite(proc)
         shutil.rmtree(work, ignore_errors=True)

@@ -32,6 +32,13 @@ class ObjectCache:
         self.root = root
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        self._folders: set[Path] = set()  # folders known to exist: a fetch commits thousands of objects
+
+    def _folder(self, path: Path) -> Path:
+        if path not in self._folders:
+            path.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path)
+        return path
 
     def path(self, key: str) -> Path:
         return self.root / "objects" / key[:2] / key
@@ -51,17 +58,19 @@ class ObjectCache:
         return False
 
     def temp_path(self) -> Path:
-        tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        return tmp / uuid.uuid4().hex
+        return self._folder(self.root / "tmp") / uuid.uuid4().hex
 
     def commit(self, key: str, temp: Path) -> Path:
         """Move a fully written temp file into the cache under `key` (atomic)."""
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(target.parent)
         os.chmod(temp, 0o444)
         os.utime(temp, ns=(time.time_ns(), SENTINEL_MTIME_NS))
-        os.replace(temp, target)
+        try:
+            os.replace(temp, target)
+        except FileNotFoundError:  # the folder was removed behind our back (the cache cleared by hand)
+            self._folders.discard(target.parent)
+            os.replace(temp, self._folder(target.parent) / key)
         return target
 
     def add_copy(self, key: str, source: Path) -> Path:
@@ -96,7 +105,7 @@ class ObjectCache:
             stale = time.time() - 24 * 3600  # temp files of transfers killed midway
             for temp in (self.root / "tmp").glob("*") if (self.root / "tmp").is_dir() else []:
                 with contextlib.suppress(OSError):
-                    if temp.stat().st_mtime < stale:
+                    if temp.stat().st_ctime < stale:  # not mtime: commit pins it to 2000 just before the move
                         temp.unlink()
             entries = []
             for f in (self.root / "objects").rglob("*"):

@@ -1,8 +1,9 @@
 """Move bytes between blob datastores and local folders with bounded concurrency.
 
-Downloads are one adlfs batched async `get` (at most `FETCH_CONCURRENCY` requests in flight) into temp
-files in the shared object cache, committed only when complete; what is already cached is not fetched
-again. Uploads use azure-storage-blob clients on a thread pool, so progress counts whole files.
+Listing uses adlfs. Downloads are plain GETs on one process-wide pool (`blob_get`, at most
+`FETCH_CONCURRENCY` in flight), each into a temp file in the shared object cache, committed only when
+complete and only if the blob still has the etag it was listed with; what is already cached is not
+fetched again. Uploads use azure-storage-blob clients on a thread pool, so progress counts whole files.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amlrun.data.blob_get import BlobGet, download_all, read_access
 from amlrun.data.cache import ObjectCache, object_key
 from amlrun.data.datastores import BlobDatastore
 from amlrun.data.progress import Transfer, TransferStats
 from amlrun.errors import DataError
 
-__all__ = ["FETCH_CONCURRENCY", "RemoteFile", "fetch_into_cache", "list_remote", "upload_files"]
+__all__ = ["RemoteFile", "fetch_into_cache", "list_remote", "upload_files"]
 
-FETCH_CONCURRENCY = int(os.environ.get("AMLRUN_FETCH_CONCURRENCY", "128"))
 UPLOAD_CONCURRENCY = int(os.environ.get("AMLRUN_UPLOAD_CONCURRENCY", "8"))
 
 
@@ -33,6 +34,7 @@ class RemoteFile:
     relative: str
     size: int
     key: str
+    etag: str | None = None
 
 
 def _key(ds: BlobDatastore, info: dict[str, Any]) -> str:
@@ -51,12 +53,13 @@ def list_remote(ds: BlobDatastore, path: str, want_file: bool, uri: str) -> list
             info = fs.info(root)
             if info.get("type") == "directory":
                 raise DataError(f"{uri} is a folder, the input is a uri_file", hint="use `type: uri_folder`")
-            return [RemoteFile(info["name"], info["name"].rsplit("/", 1)[-1], int(info["size"]), _key(ds, info))]
+            return [RemoteFile(info["name"], info["name"].rsplit("/", 1)[-1], int(info["size"]), _key(ds, info),
+                               info.get("etag"))]
         found = fs.find(root, detail=True)
     except FileNotFoundError:
         found = {}
     files = [RemoteFile(name, name[len(root):].lstrip("/") or name.rsplit("/", 1)[-1], int(info["size"]),
-                        _key(ds, info))
+                        _key(ds, info), info.get("etag"))
              for name, info in sorted(found.items()) if info.get("type") != "directory"]
     if not files:
         raise DataError(f"nothing found at {uri} (datastore {ds.name!r}, {ds.describe()})",
@@ -77,25 +80,25 @@ def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCa
             missing.append(f)
     unique = list({f.key: f for f in missing}.values())
     if unique:
-        temps = [cache.temp_path() for _ in unique]
         total = sum(f.size for f in unique)
-        def done() -> int:
-            return sum(t.stat().st_size for t in temps if t.exists())
+        prefix = ds.container_name + "/"
+        wanted = {}
+        for f in unique:
+            wanted[cache.temp_path()] = f
 
-        with Transfer(f"fetching {label}", len(unique), total, poll=done):
-            try:
-                ds.filesystem().get([f.remote for f in unique], [str(t) for t in temps],
-                                    batch_size=FETCH_CONCURRENCY)
-            except Exception as exc:
-                for t in temps:
-                    t.unlink(missing_ok=True)
-                raise DataError(f"fetching {label} from datastore {ds.name!r} failed: {type(exc).__name__}",
-                                hint="check the datastore with `amlrun datastores`") from None
-        for f, t in zip(unique, temps, strict=True):
-            if t.stat().st_size != f.size:
-                t.unlink(missing_ok=True)
+        def commit(item: BlobGet) -> None:  # on the download thread, as each file completes
+            f = wanted[item.dest]
+            if item.dest.stat().st_size != f.size:
                 raise DataError(f"{f.remote} changed while it was fetched", hint="run again")
-            cache.commit(f.key, t)
+            cache.commit(f.key, item.dest)
+
+        gets = [BlobGet(f.remote.removeprefix(prefix), temp, f.etag) for temp, f in wanted.items()]
+        with Transfer(f"fetching {label}", len(unique), total) as progress:
+            try:
+                download_all(read_access(ds), ds.container_name, gets, lambda n: progress.advance(0, n), commit)
+            finally:
+                for temp in wanted:
+                    temp.unlink(missing_ok=True)
         stats.files, stats.bytes = len(unique), total
     stats.seconds = time.monotonic() - started
     return stats

@@ -1,0 +1,100 @@
+"""Fetching blob inputs into the shared cache: what a user sees when the data or the credential is not what it seemed."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from amlrun.data.locations import DataContext
+from amlrun.data.transfer import fetch_into_cache, list_remote
+from amlrun.errors import DataError
+from azurite_fixtures import (  # the session fixture `azurite`
+    ACCOUNT1,
+    KEY1,
+    Azurite,
+    azurite_server,  # noqa: F401
+)
+
+
+def _sas(container: str, **permissions: bool) -> str:
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    return generate_container_sas(ACCOUNT1, container, account_key=KEY1,
+                                  permission=ContainerSasPermissions(**permissions),
+                                  expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+
+
+@pytest.fixture(name="fetch_project")
+def fetch_project_fixture(tmp_path: Path, azurite: Azurite, write, request, monkeypatch) -> dict:
+    """Containers `keyed` (account key) and `sas` (a SAS that may list but not read) with a few blobs."""
+    tag = request.node.name.replace("_", "").lower()[-16:]
+    keyed, listed = f"keyed{tag}", f"sas{tag}"
+    files = {f"in/part{i}.txt": f"part {i}\n".encode() * (i + 1) for i in range(5)}
+    azurite.fill(keyed, files)
+    azurite.fill(listed, files)
+    monkeypatch.setenv("FETCH_KEY", KEY1)
+    monkeypatch.setenv("FETCH_SAS_LIST_ONLY", _sas(listed, list=True))
+    monkeypatch.setenv("FETCH_SAS_READ", _sas(keyed, list=True, read=True))
+    write("proj/amlrun.yaml", f"""
+        datastores:
+          keyed: {{type: azure_blob, account_name: {ACCOUNT1}, container_name: {keyed},
+                   endpoint: "{azurite.endpoint(ACCOUNT1)}", credential: {{account_key_env: FETCH_KEY}}}}
+          readable: {{type: azure_blob, account_name: {ACCOUNT1}, container_name: {keyed},
+                      endpoint: "{azurite.endpoint(ACCOUNT1)}", credential: {{sas_token_env: FETCH_SAS_READ}}}}
+          listonly: {{type: azure_blob, account_name: {ACCOUNT1}, container_name: {listed},
+                      endpoint: "{azurite.endpoint(ACCOUNT1)}", credential: {{sas_token_env: FETCH_SAS_LIST_ONLY}}}}
+    """)
+    project = tmp_path / "proj"
+    data = DataContext.for_project(tmp_path / "store", project)
+    return {"data": data, "project": project, "keyed": keyed, "files": files}
+
+
+def _located(fetch_project: dict, datastore: str):
+    location = fetch_project["data"].resolve(f"azureml://datastores/{datastore}/paths/in/", fetch_project["project"])
+    return location.datastore_obj, location
+
+
+def _cache_files(fetch_project: dict) -> list[Path]:
+    root = fetch_project["data"].cache.root
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_a_sas_credential_fetches_every_byte_and_a_second_fetch_moves_nothing(fetch_project: dict) -> None:
+    ds, location = _located(fetch_project, "readable")
+    files = list_remote(ds, location.path, False, location.uri)
+    cache = fetch_project["data"].cache
+    first = fetch_into_cache(ds, files, cache, "inputs.x")
+    assert (first.files, first.bytes) == (5, sum(map(len, fetch_project["files"].values())))
+    for f in files:
+        assert cache.path(f.key).read_bytes() == fetch_project["files"][f"in/{f.relative}"]
+    again = fetch_into_cache(ds, files, cache, "inputs.x")
+    assert (again.files, again.bytes, again.cached_files) == (0, 0, 5)
+
+
+def test_a_blob_rewritten_after_listing_is_refused_not_cached_as_the_listed_version(
+        fetch_project: dict, azurite: Azurite) -> None:
+    ds, location = _located(fetch_project, "keyed")
+    files = list_remote(ds, location.path, False, location.uri)
+    same_size = fetch_project["files"]["in/part3.txt"].upper()  # only the etag tells it changed
+    azurite.fill(fetch_project["keyed"], {"in/part3.txt": same_size})
+    with pytest.raises(DataError, match=r"part3\.txt changed while it was fetched"):
+        fetch_into_cache(ds, files, fetch_project["data"].cache, "inputs.x")
+    changed = next(f for f in files if f.relative == "part3.txt")
+    assert not fetch_project["data"].cache.path(changed.key).exists()
+    assert not list((fetch_project["data"].cache.root / "tmp").iterdir()), "no half-fetched temp files left behind"
+
+
+def test_a_credential_that_may_list_but_not_read_names_the_blob_and_never_the_signature(
+        fetch_project: dict) -> None:
+    ds, location = _located(fetch_project, "listonly")
+    files = list_remote(ds, location.path, False, location.uri)
+    with pytest.raises(DataError) as caught:
+        fetch_into_cache(ds, files, fetch_project["data"].cache, "inputs.x")
+    text = f"{caught.value.message}\n{caught.value.hint}"
+    assert "was refused (403" in text and "/in/part" in text and "amlrun datastores" in text
+    signature = os.environ["FETCH_SAS_LIST_ONLY"].split("sig=")[1].split("&")[0]
+    assert signature not in text and "sig=" not in text
+    assert not _cache_files(fetch_project)
