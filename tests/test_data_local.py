@@ -195,6 +195,19 @@ def test_the_cache_evicts_least_recently_used_objects_past_its_limit(tmp_path: P
     assert cache.has("aa01", 1000) and not cache.has("bb02", 1000) and cache.has("cc03", 1000)
 
 
+def test_the_cache_still_evicts_when_objects_arrive_after_a_walk_found_it_under_its_limit(tmp_path: Path) -> None:
+    cache = ObjectCache(tmp_path / "cache", max_bytes=2500)
+    source = tmp_path / "f"
+    source.write_bytes(b"x" * 1000)
+    cache.add_copy("aa01", source)
+    cache.add_copy("bb02", source)
+    assert cache.evict() == 0  # 2000 of 2500: nothing to do
+    cache.add_copy("cc03", source)
+    cache.add_copy("dd04", source)
+    assert cache.evict(keep={"dd04"}) == 2000
+    assert sorted(p.name for p in (cache.root / "objects").rglob("*") if p.is_file()) == ["cc03", "dd04"]
+
+
 def test_the_engine_context_is_cheap_without_blob_datastores(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -4,7 +4,8 @@ Objects live at `<store>/cache/data/objects/<k[:2]>/<k>`, read-only, with their 
 sentinel: a later write through a hardlinked view changes the mtime, so a modified object is noticed
 (and dropped) instead of being served again. Least-recently-used objects are evicted past the limit;
 "used" is the atime, set explicitly on every use (mtime stays pinned; reads alone never make an
-object look older).
+object look older). Eviction walks the cache only when what this process added since its last walk
+could have pushed the cache past its limit, so a run's many inputs cost one walk, not one each.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class ObjectCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._folders: set[Path] = set()  # folders known to exist: a fetch commits thousands of objects
+        self._walked: int | None = None  # bytes in the cache after the last eviction walk
+        self._added = 0  # bytes committed by this process since then
+        self._added_lock = threading.Lock()
 
     def _folder(self, path: Path) -> Path:
         if path not in self._folders:
@@ -71,6 +75,8 @@ class ObjectCache:
         except FileNotFoundError:  # the folder was removed behind our back (the cache cleared by hand)
             self._folders.discard(target.parent)
             os.replace(temp, self._folder(target.parent) / key)
+        with self._added_lock:
+            self._added += target.stat().st_size
         return target
 
     def add_copy(self, key: str, source: Path) -> Path:
@@ -102,6 +108,10 @@ class ObjectCache:
     def evict(self, keep: set[str] = frozenset()) -> int:  # type: ignore[assignment]
         """Drop least-recently-used objects until the cache fits its limit; returns bytes freed."""
         with self._lock:
+            with self._added_lock:
+                added = self._added
+            if self._walked is not None and self._walked + added <= self.max_bytes:
+                return 0
             stale = time.time() - 24 * 3600  # temp files of transfers killed midway
             for temp in (self.root / "tmp").glob("*") if (self.root / "tmp").is_dir() else []:
                 with contextlib.suppress(OSError):
@@ -123,4 +133,7 @@ class ObjectCache:
                 with contextlib.suppress(FileNotFoundError):
                     f.unlink()
                     freed += size
+            with self._added_lock:
+                self._added -= added
+            self._walked = total - freed
             return freed

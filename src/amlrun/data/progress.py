@@ -10,7 +10,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -57,7 +56,6 @@ class Transfer:
     done_bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
-    poll: Callable[[], int] | None = None  # reads bytes done, for transfers that cannot count
     _thread: threading.Thread | None = None
     _started: float = 0.0
 
@@ -97,11 +95,5 @@ class Transfer:
                       TransferSpeedColumn(), console=console, transient=True) as bar:
             task = bar.add_task(self.label, total=self.total_bytes or None)
             while not self._stop.wait(0.1):
-                bar.update(task, completed=self._done())
-            bar.update(task, completed=self._done())
-
-    def _done(self) -> int:
-        try:
-            return self.poll() if self.poll is not None else self.done_bytes
-        except OSError:
-            return self.done_bytes
+                bar.update(task, completed=self.done_bytes)
+            bar.update(task, completed=self.done_bytes)
