@@ -146,3 +146,21 @@ def test_an_unknown_field_made_by_set_is_blamed_on_it(amlrun, write, tmp_path: P
     result = amlrun("check", "--no-sdk", "job.yml", "--set", "limitz.timeout=5", cwd=tmp_path)
     assert result.code == 2
     assert "limitz: unknown field 'limitz' [from --set limitz.timeout=5] (did you mean 'limits'?)" in result.out
+
+
+def test_typos_in_long_form_step_bindings_are_reported_at_their_path(amlrun, write, tmp_path: Path) -> None:
+    from pipeline_fixtures import LONG_FORM_PIPELINE
+
+    text = LONG_FORM_PIPELINE.replace("prep.outputs.out}}", "prepp.outputs.out}}", 1)
+    text = text.replace("prep.outputs.out}}", "prep.outputs.outt}}").replace("inputs.raw}}", "inputs.rawr}}")
+    write("pipeline.yml", text)
+    result = amlrun("check", "pipeline.yml", cwd=tmp_path)
+    assert result.code == 2
+    assert result.out.splitlines() == [
+        "pipeline.yml:10:15: jobs.use.inputs.data.path: ${{parent.jobs.prepp.outputs.out}}: "
+        "there is no step 'prepp' in this pipeline (did you mean 'prep'?)",
+        "pipeline.yml:13:15: jobs.use.inputs.where.path: ${{parent.jobs.prep.outputs.outt}}: "
+        "step 'prep' has no output 'outt' (did you mean 'out'?)",
+        "pipeline.yml:20:15: jobs.prep.inputs.src.path: ${{parent.inputs.rawr}}: "
+        "the pipeline has no input 'rawr' (did you mean 'raw'?)",
+    ]

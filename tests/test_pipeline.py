@@ -12,7 +12,7 @@ from pathlib import Path
 
 from amlrun.store.records import RunStore
 from conftest import EXAMPLES, SRC
-from pipeline_fixtures import ran_steps, step_records
+from pipeline_fixtures import LONG_FORM_PIPELINE, ran_steps, step_records
 
 BLOB = Path("datastores") / "workspaceblobstore" / "azureml"
 
@@ -207,6 +207,25 @@ def test_set_overrides_step_and_pipeline_inputs(amlrun, write) -> None:
     changed = amlrun("run", job, "--set", "inputs.greeting=bonjour", "--set", "jobs.say.inputs.times=3")
     assert changed.code == 0, changed.text
     assert "say | bonjour 3" in changed.out
+
+
+def test_long_form_step_inputs_bind_order_and_take_their_mode(amlrun, write, store: Path, tmp_path: Path) -> None:
+    """`data: {path: ${{parent...}}, mode: m}` means `data: ${{parent...}}` seen in mode m."""
+    job = write("long/pipeline.yml", LONG_FORM_PIPELINE)
+    write("long/raw/a.txt", "hello\n")
+    result = amlrun("run", job, "--name", "long1")
+    assert result.code == 0, result.text
+    # `use` is written first, yet runs after `prep` and reads its output
+    assert "use | hello" in result.out and "use | edited" in result.out
+    prep = step_records(store, "long1")["prep"].name
+    assert f"use | where=azureml://datastores/workspaceblobstore/paths/azureml/{prep}/out/" in result.out
+    # download: prep edited its own copy, never the pipeline's input
+    assert (tmp_path / "long" / "raw" / "a.txt").read_text() == "hello\n"
+    # the mode really comes from the mapping: as a read-only view the same edit fails the step
+    viewed = amlrun("run", job, "--name", "long2", "--set", "jobs.prep.inputs.src.mode=ro_mount")
+    assert viewed.code == 1
+    assert step_records(store, "long2")["prep"].status == "Failed"
+    assert "src/a.txt" in viewed.text
 
 
 def test_nested_pipeline_component(amlrun, write, store: Path) -> None:

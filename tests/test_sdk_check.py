@@ -200,3 +200,20 @@ def test_cli_check_reports_sdk_findings_and_no_sdk_skips_them(amlrun, write) -> 
     assert result.code == 2
     assert "pipeline.yml:8:22: jobs.train.queue_settings.job_tier: 'platinum' is not one of" in result.out
     assert amlrun("check", "--no-sdk", file).code == 0
+
+
+def test_long_form_step_bindings_pass_check_and_the_sdk(tmp_path: Path) -> None:
+    import textwrap
+
+    from pipeline_fixtures import LONG_FORM_PIPELINE
+
+    data = yaml.safe_load(textwrap.dedent(LONG_FORM_PIPELINE))
+    data["settings"] = {"default_compute": "azureml:cpu"}  # what the service needs besides
+    for step in data["jobs"].values():
+        step["environment"] = "azureml:env@latest"
+    file = tmp_path / "pipeline.yml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    (tmp_path / "raw").mkdir()
+    assert data["jobs"]["use"]["inputs"]["data"]["path"] == "${{parent.jobs.prep.outputs.out}}"
+    assert check_files([file], []) == []
+    assert sdk_accepts(file)

@@ -20,10 +20,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from amlrun.errors import Problem, SpecError
+from amlrun.spec.bindings import BINDING_RE
 from amlrun.spec.models import (
     CommandComponent,
     CommandJob,
     ComponentRefStep,
+    InputSpec,
     ParallelComponent,
     ParallelJob,
     PipelineComponent,
@@ -61,7 +63,8 @@ class Node:
     `definition` is a CommandComponent/ParallelComponent/PipelineComponent-shaped model (an inline
     job is its own definition). It is written in `definition_source` at `definition_path`; relative
     paths in it (`code`, `conda_file`, ...) are relative to `definition_source.folder`.
-    `inputs`/`outputs` are the step's bindings, written in the parent's scope at `path` in `source`;
+    `inputs`/`outputs` are the step's bindings, written in the parent's scope at `path` in `source`
+    (a binding written as `{path: ${{...}}, mode: ...}` is in `value`, as if written bare);
     `settings` are run settings the step overrides on its component. `broken` names steps that
     could not be loaded (their problems are already reported).
     """
@@ -249,7 +252,8 @@ def load_job_collecting(path: str | Path, overrides: list[Override] | None = Non
         findings.extend(exc.problems)
         return None, findings
     if overrides:
-        source = SpecSource(source.path, apply_overrides(source.data, overrides), source.source_map)
+        source = SpecSource(source.path, apply_overrides(source.data, overrides, source.source_map),
+                            source.source_map)
     kind = _kind(source.data, source.source_map, (), _JOB_MODELS, "job", findings)
     if kind is None:
         return None, findings
@@ -332,7 +336,7 @@ def _load_step(step_name: str, step: Any, source: SpecSource, path: FieldPath, s
     if not isinstance(step, ComponentRefStep):
         # an inline command or parallel job is its own definition
         return Node(step_name, step.type, step, source, source, path,
-                    inputs=dict(step.inputs), outputs=dict(step.outputs))
+                    inputs=_step_inputs(step.inputs), outputs=dict(step.outputs))
     resolved = _resolve_component(step.component, source, path, seen, findings)
     if resolved is None:
         return None
@@ -344,12 +348,27 @@ def _load_step(step_name: str, step: Any, source: SpecSource, path: FieldPath, s
             f"set `type: {kind}` or remove the line", at_value=True))
     settings = {k: getattr(step, k) for k in _RUN_SETTINGS
                 if k in step.model_fields_set and getattr(step, k) is not None}
-    node = Node(step_name, kind, definition, def_source, source, path, inputs=dict(step.inputs),
+    node = Node(step_name, kind, definition, def_source, source, path, inputs=_step_inputs(step.inputs),
                 outputs=dict(step.outputs), settings=settings, definition_path=def_path)
     if kind == "pipeline":
         raw = _raw_at(def_source.data, def_path)
         _load_children(node, raw, def_source, def_path, seen | {def_source.path.resolve()}, findings)
     return node
+
+
+def _step_inputs(inputs: dict[str, InputSpec]) -> dict[str, InputSpec]:
+    """A step's inputs, with the long form `{path: ${{...}}, mode: m}` read as the binding itself.
+
+    AzureML accepts a binding inside `path:` of a step input mapping (optionally with `mode:`);
+    it means exactly `name: ${{...}}` with that mode, so everything downstream (validation, the
+    DAG, planning) sees one form.
+    """
+    result = {}
+    for name, spec in inputs.items():
+        if spec is not None and spec.value is None and isinstance(spec.path, str) and BINDING_RE.search(spec.path):
+            spec = spec.model_copy(update={"value": spec.path, "path": None})
+        result[name] = spec
+    return result
 
 
 def _raw_at(data: Any, path: FieldPath) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from amlrun.errors import UsageError
+from amlrun.spec.source import SourceMap
 
 __all__ = ["Override", "apply_overrides", "parse_override"]
 
@@ -47,12 +48,15 @@ def _scalar(raw: str) -> Any:
     return raw
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
+def apply_overrides(data: dict[str, Any], overrides: list[Override],
+                    source_map: SourceMap | None = None) -> dict[str, Any]:
     """Set each dotted path in a copy of `data`, creating mappings on the way.
 
     Setting a scalar where the file has a typed input mapping (`inputs.x: {type: ..., path: ...}`)
     replaces its `path` (for assets) or `default`/value, so `--set inputs.data=./other` keeps the
-    declared type and mode as the service does.
+    declared type and mode as the service does. A path that goes *through* a scalar or a list
+    (`--set inputs.epochs.value=5` on `epochs: 3`) is refused, as `az ml job create --set` refuses
+    it, rather than silently turning that value into a mapping; `source_map` says where it is.
     """
     import copy
 
@@ -60,8 +64,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str
     for key, value in overrides:
         parts = key.split(".")
         node: Any = result
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is not None and not isinstance(child, dict):
+                raise _through_a_value(key, value, parts[:depth + 1], child, source_map)
+            if child is None:
                 node[part] = {}
             node = node[part]
         leaf = parts[-1]
@@ -77,3 +84,48 @@ def apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str
         else:
             node[leaf] = value
     return result
+
+
+def _through_a_value(key: str, value: Any, prefix: list[str], found: Any, source_map: SourceMap | None
+                     ) -> UsageError:
+    """`--set a.b=1` where the file's `a` is a scalar or a list: say what `a` is, where, and what to write."""
+    name = ".".join(prefix)
+    rest = key[len(name) + 1:]
+    where = ""
+    if source_map is not None:
+        problem = source_map.problem(tuple(prefix), "", at_value=True)
+        where = f" at {problem.file}:{problem.line}:{problem.col}"
+    what = f"a list ({len(found)} item{'s' if len(found) != 1 else ''})" if isinstance(found, list) else _shown(found)
+    example = f"'{name}=[...]'" if isinstance(found, list) else f"{name}={_text(value)}"
+    hint = f"set `{name}` itself (`--set {example}`) or fix the path"
+    is_port = len(prefix) >= 2 and prefix[-2] in ("inputs", "outputs")
+    if is_port and isinstance(found, str) and rest not in ("path", "value", "default"):
+        # e.g. a mode for an input written `data: ./data` (or a step's `data: ${{parent...}}`)
+        shown = f'"{found}"' if "${{" in found else found  # a binding in a flow mapping needs quotes
+        hint = (f"write `{prefix[-1]}` as a mapping in the file, `{prefix[-1]}: {{path: {shown}, {rest}: "
+                f"{_text(value)}}}`; then this --set works")
+    return UsageError(
+        f"--set {key}={_text(value)}: `{name}` is {what}{where}, not a mapping, so it has no field {rest!r}",
+        hint=hint + " (as with `az ml job create --set`, fields can only be set inside mappings)")
+
+
+_KINDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
+def _shown(value: Any) -> str:
+    """`3 (an integer)`, `'./data' (a string)`; long or multi-line text cut short."""
+    text = repr(value) if isinstance(value, str) else _text(value)
+    if len(text) > 40 or "\n" in text:
+        text = text.splitlines()[0][:37] + "..."
+    return f"{text} ({_KINDS.get(type(value), type(value).__name__)})"
+
+
+def _text(value: Any) -> str:
+    """A parsed `--set` value as it would be typed again."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict | list):
+        return yaml.safe_dump(value, default_flow_style=True).strip()
+    return str(value)

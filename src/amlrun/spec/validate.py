@@ -264,6 +264,18 @@ def step_dependencies(pipeline: Node) -> dict[str, set[str]]:
     return deps
 
 
+def _binding_at(node: Node, where: FieldPath, binding: str) -> FieldPath:
+    """Where a step's binding is written: the port itself, or the `path:`/`value:` of its long form."""
+    data: Any = node.source.data
+    for part in where:
+        data = data.get(part) if isinstance(data, dict) else None
+    if isinstance(data, dict):
+        for key in ("path", "value"):
+            if data.get(key) == binding:
+                return (*where, key)
+    return where
+
+
 def _check_wiring(node: Node, parent: Node, problems: list[Problem]) -> None:
     smap = node.source.source_map
     declared_out = dict(node.definition.outputs)
@@ -273,7 +285,7 @@ def _check_wiring(node: Node, parent: Node, problems: list[Problem]) -> None:
             if not isinstance(value, str) or "${{" not in value:
                 continue
             ref = is_pure_binding(value)
-            where = (*node.path, section, name)
+            where = _binding_at(node, (*node.path, section, name), value)
 
             def report(message: str, hint: str, where: FieldPath = where) -> None:
                 problems.append(smap.problem(where, message, hint, at_value=True))
@@ -340,7 +352,7 @@ def _check_cycles(pipeline: Node, problems: list[Problem]) -> None:
         for name, spec in consumer.inputs.items():
             ref = is_pure_binding(spec.value) if spec is not None else None
             if ref is not None and ref.step == upstream:
-                where = (*consumer.path, "inputs", name)
+                where = _binding_at(consumer, (*consumer.path, "inputs", name), spec.value)
                 break
         problems.append(consumer.source.source_map.problem(
             where, "steps form a cycle: " + " -> ".join(cycle) + " (each feeds the next)",
