@@ -1,4 +1,4 @@
-"""Pipeline jobs run locally as real subprocesses: DAG, concurrency, failures, reuse, resume, --step."""
+"""Pipeline jobs run locally as real subprocesses: DAG, concurrency, failures, reuse, resume."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from amlrun.store.records import RunStore
 from conftest import EXAMPLES, SRC
-from pipeline_fixtures import LONG_FORM_PIPELINE, ran_steps, step_records
+from pipeline_fixtures import LONG_FORM_PIPELINE, ran_steps, step_records, write_diamond, write_nested
 
 BLOB = Path("datastores") / "workspaceblobstore" / "azureml"
 
@@ -43,50 +43,10 @@ def test_example_train_score_eval_writes_the_pipeline_output(amlrun, store: Path
     assert "reused from" in amlrun("show", "demo2").out
 
 
-def _diamond(write, tmp_path: Path, b_cmd: str = "sleep 1", c_cmd: str = "sleep 1", settings: str = "") -> Path:
-    log = tmp_path / "ran.txt"
-    return write("diamond/pipeline.yml", f"""
-        type: pipeline
-        inputs:
-          seed:
-            type: uri_file
-            path: ./seed.txt
-          other:
-            type: uri_file
-            path: ./other.txt
-        {settings}
-        jobs:
-          a:
-            command: echo a >> {log}; cp ${{{{inputs.seed}}}} ${{{{outputs.out}}}}/seed.txt
-            inputs:
-              seed: ${{{{parent.inputs.seed}}}}
-            outputs:
-              out:
-          b:
-            command: echo b >> {log}; {b_cmd}; cat ${{{{inputs.x}}}}/seed.txt > ${{{{outputs.out}}}}/b.txt
-            inputs:
-              x: ${{{{parent.jobs.a.outputs.out}}}}
-            outputs:
-              out:
-          c:
-            command: echo c >> {log}; {c_cmd}; cat ${{{{inputs.y}}}} > ${{{{outputs.out}}}}/c.txt
-            inputs:
-              y: ${{{{parent.inputs.other}}}}
-              x: ${{{{parent.jobs.a.outputs.out}}}}
-            outputs:
-              out:
-          d:
-            command: echo d >> {log}; cat ${{{{inputs.b}}}}/b.txt ${{{{inputs.c}}}}/c.txt
-            inputs:
-              b: ${{{{parent.jobs.b.outputs.out}}}}
-              c: ${{{{parent.jobs.c.outputs.out}}}}
-    """)
-
-
 def test_diamond_runs_b_and_c_at_the_same_time(amlrun, write, store: Path, tmp_path: Path) -> None:
     write("diamond/seed.txt", "seed-1\n")
     write("diamond/other.txt", "other-1\n")
-    job = _diamond(write, tmp_path)
+    job = write_diamond(write, tmp_path)
     result = amlrun("run", job, "--name", "dia", "--max-parallel", "2")
     assert result.code == 0, result.text
     assert "d | seed-1" in result.out and "d | other-1" in result.out
@@ -100,7 +60,7 @@ def test_diamond_runs_b_and_c_at_the_same_time(amlrun, write, store: Path, tmp_p
 def test_changed_input_file_reruns_only_its_dependants(amlrun, write, store: Path, tmp_path: Path) -> None:
     write("diamond/seed.txt", "seed-1\n")
     other = write("diamond/other.txt", "other-1\n")
-    job = _diamond(write, tmp_path, b_cmd="true", c_cmd="true")
+    job = write_diamond(write, tmp_path, b_cmd="true", c_cmd="true")
     assert amlrun("run", job, "--name", "first").code == 0
     log = tmp_path / "ran.txt"
     log.unlink()
@@ -125,7 +85,7 @@ def test_changed_input_file_reruns_only_its_dependants(amlrun, write, store: Pat
 def test_failing_step_skips_downstream_and_sibling_finishes(amlrun, write, store: Path, tmp_path: Path) -> None:
     write("diamond/seed.txt", "seed\n")
     write("diamond/other.txt", "other\n")
-    job = _diamond(write, tmp_path, b_cmd="exit 7", c_cmd="sleep 0.5")
+    job = write_diamond(write, tmp_path, b_cmd="exit 7", c_cmd="sleep 0.5")
     result = amlrun("run", job, "--name", "broken")
     assert result.code == 1
     states = {p: r.status for p, r in step_records(store, "broken").items()}
@@ -138,7 +98,7 @@ def test_failing_step_skips_downstream_and_sibling_finishes(amlrun, write, store
 def test_continue_on_step_failure_false_cancels_running_steps(amlrun, write, store: Path, tmp_path: Path) -> None:
     write("diamond/seed.txt", "seed\n")
     write("diamond/other.txt", "other\n")
-    job = _diamond(write, tmp_path, b_cmd="sleep 0.3; exit 1", c_cmd="sleep 20",
+    job = write_diamond(write, tmp_path, b_cmd="sleep 0.3; exit 1", c_cmd="sleep 20",
                    settings="settings:\n          continue_on_step_failure: false")
     started = time.monotonic()
     result = amlrun("run", job, "--name", "fastfail", "--max-parallel", "2")
@@ -152,7 +112,7 @@ def test_resume_after_failure_runs_only_what_is_left(amlrun, write, store: Path,
     write("diamond/seed.txt", "seed\n")
     write("diamond/other.txt", "other\n")
     gate = tmp_path / "gate"
-    job = _diamond(write, tmp_path, b_cmd=f"test -e {gate} || exit 4", c_cmd="true")
+    job = write_diamond(write, tmp_path, b_cmd=f"test -e {gate} || exit 4", c_cmd="true")
     assert amlrun("run", job, "--name", "halfway").code == 1
     log = tmp_path / "ran.txt"
     assert sorted(ran_steps(log)) == ["a", "b", "c"]
@@ -169,25 +129,6 @@ def test_resume_after_failure_runs_only_what_is_left(amlrun, write, store: Path,
     assert list(after) == list(before), "resume changed the order of the steps"
     assert RunStore(store).get("halfway").status == "Completed"
     assert "already completed" in amlrun("resume", "halfway").err
-
-
-def test_single_step_uses_latest_upstream_outputs(amlrun, write, store: Path, tmp_path: Path) -> None:
-    write("diamond/seed.txt", "seed-s\n")
-    write("diamond/other.txt", "other-s\n")
-    job = _diamond(write, tmp_path, b_cmd="true", c_cmd="true")
-    missing = amlrun("run", job, "--step", "d")
-    assert missing.code == 1
-    assert "no successful run" in missing.err and "hint:" in missing.err
-    assert RunStore(store).recent() == [] and not (store / "runs").exists()  # nothing half-written
-    assert amlrun("run", job, "--name", "full").code == 0
-    log = tmp_path / "ran.txt"
-    log.unlink()
-    single = amlrun("run", job, "--step", "d", "--name", "only_d")
-    assert single.code == 0, single.text
-    assert ran_steps(log) == ["d"] and "d | seed-s" in single.out
-    assert list(step_records(store, "only_d")) == ["d"]
-    unknown = amlrun("run", job, "--step", "nope")
-    assert unknown.code == 2 and "no step 'nope'" in unknown.err
 
 
 def test_set_overrides_step_and_pipeline_inputs(amlrun, write) -> None:
@@ -229,55 +170,7 @@ def test_long_form_step_inputs_bind_order_and_take_their_mode(amlrun, write, sto
 
 
 def test_nested_pipeline_component(amlrun, write, store: Path) -> None:
-    write("nested/components/double.yml", """
-        type: command
-        inputs:
-          numbers: {type: uri_folder}
-        outputs:
-          doubled: {type: uri_folder}
-        command: awk '{print $1*2}' ${{inputs.numbers}}/n.txt > ${{outputs.doubled}}/n.txt
-    """)
-    write("nested/components/twice.yml", """
-        type: pipeline
-        inputs:
-          numbers: {type: uri_folder}
-        outputs:
-          result: {type: uri_folder}
-        jobs:
-          first:
-            type: command
-            component: ./double.yml
-            inputs:
-              numbers: ${{parent.inputs.numbers}}
-          second:
-            type: command
-            component: ./double.yml
-            inputs:
-              numbers: ${{parent.jobs.first.outputs.doubled}}
-            outputs:
-              doubled: ${{parent.outputs.result}}
-    """)
-    job = write("nested/pipeline.yml", """
-        type: pipeline
-        outputs:
-          final: {type: uri_folder}
-        jobs:
-          make:
-            command: printf '1\\n2\\n' > ${{outputs.numbers}}/n.txt
-            outputs:
-              numbers:
-          quadruple:
-            type: pipeline
-            component: ./components/twice.yml
-            inputs:
-              numbers: ${{parent.jobs.make.outputs.numbers}}
-          show:
-            command: cat ${{inputs.result}}/n.txt
-            inputs:
-              result: ${{parent.jobs.quadruple.outputs.result}}
-            outputs:
-              copy: ${{parent.outputs.final}}
-    """)
+    job = write_nested(write)
     result = amlrun("run", job, "--name", "nest")
     assert result.code == 0, result.text
     assert "show | 4" in result.out and "show | 8" in result.out

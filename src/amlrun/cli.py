@@ -35,8 +35,10 @@ def cli() -> None:
 @click.option("--name", help="Run name (default: an AzureML-style random name).")
 @click.option("--max-parallel", type=int, help="Pipeline steps running at once [default: CPU count].")
 @click.option("--max-workers", type=int, help="Parallel-job worker processes [default: CPU count].")
-@click.option("--force-rerun", is_flag=True, help="Run every step even if an identical earlier run can be reused.")
-@click.option("--step", help="Run one pipeline step alone, with upstream inputs from earlier runs.")
+@click.option("--force-rerun", is_flag=True,
+              help="Run every step (with --step: that step) even if an identical earlier run can be reused.")
+@click.option("--step", help="Run one pipeline step (full name like outer.inner, or a unique short name) and "
+              "only what it needs: unchanged upstream steps and the step itself are reused.")
 @_store_opt
 def run(file: Path, overrides: tuple[str, ...], name: str | None, max_parallel: int | None,
         max_workers: int | None, force_rerun: bool, step: str | None, store_root: Path | None) -> None:
@@ -82,18 +84,20 @@ def runs(limit: int, store_root: Path | None) -> None:
 
 @cli.command()
 @click.argument("run_name")
+@click.option("--step", help="One pipeline step of the run (full name like outer.inner, or a unique short name).")
 @_store_opt
-def show(run_name: str, store_root: Path | None) -> None:
+def show(run_name: str, step: str | None, store_root: Path | None) -> None:
     """Show one run: status, command, inputs, outputs, steps."""
     from amlrun.store.views import print_run
 
-    print_run(store_root, run_name)
+    print_run(store_root, run_name, step=step)
 
 
 @cli.command()
 @click.argument("run_name")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
-@click.option("--step", help="A pipeline step's log instead of the pipeline's.")
+@click.option("--step", help="A pipeline step's log instead of the pipeline's (full name like outer.inner, "
+              "or a unique short name).")
 @_store_opt
 def logs(run_name: str, follow: bool, step: str | None, store_root: Path | None) -> None:
     """Print (or follow) a run's log."""

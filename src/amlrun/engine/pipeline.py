@@ -7,8 +7,10 @@ and writes the step's record. Ctrl-C kills the running processes and records Can
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import shlex
 import shutil
 import sys
 import threading
@@ -23,10 +25,11 @@ from amlrun.engine.command_step import StepOutcome, run_command_step
 from amlrun.engine.events import PlainReporter, Reporter
 from amlrun.engine.pipeline_plan import PipelinePlan, PlannedStep, plan_pipeline
 from amlrun.engine.scheduler import FINISHED_OK, Scheduler, overall_status
-from amlrun.errors import RunError, UsageError
+from amlrun.errors import RunError
 from amlrun.spec.loader import Node, load_job
 from amlrun.spec.validate import validate_node
 from amlrun.store.records import RunRecord, RunStore
+from amlrun.store.steps import resolve_step
 
 __all__ = ["resume_pipeline_job", "run_pipeline_job"]
 
@@ -49,7 +52,8 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
 
     run_dir = store.run_dir(name)
     plan = plan_pipeline(node, data, name, run_dir)
-    only = _select_step(plan, request.step) if request.step else None
+    only = resolve_step(request.step, _step_names(plan), f"pipeline {Path(request.file).name}") \
+        if request.step else None
     record = RunRecord(name=name, type="pipeline", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(Path(request.file).resolve()), extra={
                            "overrides": [list(o) for o in request.overrides],
@@ -58,13 +62,7 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
                            "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()},
                        })
     execution = _Execution(plan, store, record, reporter, cancel, request.max_parallel,
-                           request.max_workers, force_rerun=request.force_rerun or plan.force_rerun)
-    if only:
-        try:
-            execution.connect_from_history(only)  # fails before anything is written when there is no history
-        except RunError:
-            execution.cache.close()
-            raise
+                           request.max_workers, force_rerun=request.force_rerun)
     write_spec_copy(node, run_dir)
     execution.reporter = _live_or(reporter)
     return execution.run(only=only)
@@ -85,7 +83,7 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     reporter.event("resume", message=f"resuming {record.name}: {len(finished)} of {len(plan.steps)} steps "
                    "already finished")
     execution = _Execution(plan, store, record, _live_or(reporter), cancel, max_parallel, max_workers,
-                           force_rerun=bool(record.extra.get("force_rerun")) or plan.force_rerun)
+                           force_rerun=bool(record.extra.get("force_rerun")))
     return execution.run(only=record.extra.get("only_step"), finished=finished,
                          created={path: r.created for path, r in previous.items() if path})
 
@@ -107,20 +105,30 @@ def _descendants(store: RunStore, name: str) -> list[RunRecord]:
     return found
 
 
-def _select_step(plan: PipelinePlan, wanted: str) -> str:
-    if wanted in plan.steps:
-        return wanted
-    matches = [path for path in plan.steps if path.rsplit(".", 1)[-1] == wanted]
-    if len(matches) == 1:
-        return matches[0]
-    raise UsageError(f"the pipeline has no step {wanted!r}" if not matches
-                     else f"step name {wanted!r} is ambiguous: {', '.join(matches)}",
-                     hint="steps: " + ", ".join(plan.steps))
+def _step_names(plan: PipelinePlan) -> list[str]:
+    """Every name `--step` accepts, in plan order: leaf steps and the nested pipelines holding them."""
+    names: list[str] = []
+    for path in plan.steps:
+        names.extend(g for g in _groups_of(path) if g not in names)
+        names.append(path)
+    return names
 
 
-def step_key(spec_path: str, step_path: str) -> str:
-    """Identifies a step of a pipeline file across runs (for `--step`'s upstream outputs)."""
-    return f"{spec_path}#{step_path}"
+def _chosen_steps(plan: PipelinePlan, only: str) -> list[str]:
+    """The leaf steps `--step only` asks for: the step itself, or every step of a nested pipeline."""
+    return [path for path in plan.steps if path == only or path.startswith(only + ".")]
+
+
+def _needed_steps(plan: PipelinePlan, chosen: list[str]) -> list[str]:
+    """`chosen` and everything upstream of it, in plan order: what must finish for `chosen` to run."""
+    needed = set(chosen)
+    todo = list(chosen)
+    while todo:
+        for dep in plan.steps[todo.pop()].deps:
+            if dep not in needed:
+                needed.add(dep)
+                todo.append(dep)
+    return [path for path in plan.steps if path in needed]
 
 
 class _Execution:
@@ -136,7 +144,9 @@ class _Execution:
         self.stop = cancel or threading.Event()
         self.max_parallel = max(1, max_parallel or os.cpu_count() or 1)
         self.max_workers = max_workers
-        self.force_rerun = force_rerun
+        self.force_rerun = force_rerun  # the user's --force-rerun; `settings.force_rerun` is in the plan
+        self.forced: set[str] = set()  # steps that must run even when an earlier run could be reused
+        self.chosen: list[str] = []  # with --step: the steps asked for (their upstream only supports them)
         self.cache = StepCache(store.root)
         self.records: dict[str, RunRecord] = {}
         self.group_records: dict[str, RunRecord] = {}
@@ -144,7 +154,6 @@ class _Execution:
         self.results: queue.Queue[tuple[str, StepResult]] = queue.Queue()
         self.fail_fast_stopped = False
         self.workers: list[threading.Thread] = []
-        self.connected: set[str] = set()  # `--step` steps whose upstream outputs come from history
 
     # -- the main loop ------------------------------------------------------------------------
 
@@ -164,23 +173,28 @@ class _Execution:
             sys.setswitchinterval(interval)
 
     def _run(self, only: str | None, finished: dict[str, RunRecord], created: dict[str, float]) -> RunRecord:
-        steps = [only] if only else list(self.plan.steps)
-        if only:
-            if only not in self.connected:
-                self.connect_from_history(only)
-            self.force_rerun = True  # asking for one step means running it
+        # `--step X` runs what `amlrun run` would run to produce X, and nothing else: upstream steps
+        # are reused when unchanged, X too; --force-rerun forces X alone, settings.force_rerun all.
+        self.chosen = _chosen_steps(self.plan, only) if only else list(self.plan.steps)
+        if not self.chosen:  # resuming a --step run whose step was since removed from the file
+            raise RunError(f"{Path(self.record.spec_path or '').name} has no step {only!r} any more",
+                           hint=f"run the pipeline again: `amlrun run {self.record.spec_path}`")
+        steps = _needed_steps(self.plan, self.chosen) if only else self.chosen
+        self.forced = set(steps) if self.plan.force_rerun else set(self.chosen) if self.force_rerun else set()
         self._create_records(steps, finished, created)
         for path, rec in finished.items():
             self.outputs[path] = {name: {"path": p, "hash": rec.extra.get("output_hashes", {}).get(name, "")}
                                   for name, p in (rec.extra.get("outputs") or {}).items()}
-        deps = {path: (self.plan.steps[path].deps if not only else set()) for path in steps}
+        deps = {path: self.plan.steps[path].deps for path in steps}
         scheduler = Scheduler(deps, self.plan.continue_on_failure,
                               already={p: r.status for p, r in finished.items() if p in deps})
         self.store.update(self.record, status="Running", started=self.record.started or time.time(), ended=None,
                           error=None)
+        upstream = len(steps) - len(self.chosen)
         self.reporter.event("started", message=f"pipeline {self.record.name}: {len(steps)} step"
-                            f"{'s' if len(steps) != 1 else ''}, up to {self.max_parallel} at once "
-                            f"(records: {self.record.run_dir})", steps=steps)
+                            f"{'s' if len(steps) != 1 else ''}"
+                            + (f" (--step {only} and {upstream} upstream)" if only else "")
+                            + f", up to {self.max_parallel} at once (records: {self.record.run_dir})", steps=steps)
         interrupted = False
         try:
             self._loop(scheduler)
@@ -251,12 +265,30 @@ class _Execution:
         error = f"step{'s' if len(failed) > 1 else ''} failed: {', '.join(failed)}" if failed else None
         self.store.update(self.record, status=status, ended=time.time(), error=error)
         self.reporter.event("summary", message=self._summary(scheduler))
+        note = self._reused_note(scheduler)
+        if note:
+            self.reporter.event("note", message=note)
         self.reporter.event("finished", message=f"pipeline {self.record.name} {status}"
                             + (f": {error}" if error else f" in {self.record.duration or 0:.1f}s"))
         self.reporter.close()
         if interrupted:
             raise KeyboardInterrupt
         return self.record
+
+    def _reused_note(self, scheduler: Scheduler) -> str | None:
+        """With --step: say plainly that the step asked for did not run, why, and how to make it run."""
+        only = self.record.extra.get("only_step")
+        reused = [p for p in self.chosen if scheduler.states.get(p) == "Reused"]
+        if not only or not reused:
+            return None
+        what = (f"step {reused[0]} was not run: Reused from {self.records[reused[0]].reused_from}, because its"
+                if len(reused) == 1 else f"steps {', '.join(reused)} were not run: Reused, because their")
+        spec = Path(self.record.spec_path or "pipeline.yml")
+        with contextlib.suppress(ValueError):
+            spec = spec.relative_to(Path.cwd())
+        sets = "".join(f" --set {shlex.quote(f'{k}={v}')}" for k, v in self.record.extra.get("overrides") or [])
+        return (f"{what} command, code, environment and inputs are unchanged. To run it anyway: "
+                f"amlrun run {shlex.quote(str(spec))} --step {only}{sets} --force-rerun")
 
     def _summary(self, scheduler: Scheduler) -> str:
         rows = [("step", "status", "duration", "note")]
@@ -286,8 +318,7 @@ class _Execution:
             parent = self.group_records[step.group].name if step.group else self.record.name
             rec = RunRecord(name=step.run_name, type=step.kind, status="NotStarted", run_dir=str(step.plan.run_dir),
                             parent=parent, spec_path=spec_path,
-                            extra={"step": path.rsplit(".", 1)[-1], "step_path": path,
-                                   "step_key": step_key(spec_path, path)})
+                            extra={"step": path.rsplit(".", 1)[-1], "step_path": path})
             rec.created = created.get(path, rec.created)
             new.append(rec)
             self.records[path] = rec
@@ -333,7 +364,7 @@ class _Execution:
             return report(StepResult("Canceled"))
         self._connect_inputs(step)
         key = self._cache_key(step) if step.plan.is_deterministic else None
-        if key is not None and not self.force_rerun:
+        if key is not None and step.path not in self.forced:
             reused = self._try_reuse(step, key)
             if reused is not None:
                 return report(reused)
@@ -386,7 +417,7 @@ class _Execution:
             planned = self.plan.steps[item.from_step].plan.outputs.get(item.from_output or "")
             if planned is not None and str(planned.location.local_path) == produced["path"]:
                 item.location = planned.location  # keeps its datastore URI
-            else:  # an earlier run's output (reused, resumed, or --step)
+            else:  # an earlier run's output (reused or resumed)
                 item.location = Location(produced["path"], local_path=Path(produced["path"]))
 
     def _cache_key(self, step: PlannedStep) -> str:
@@ -444,28 +475,6 @@ class _Execution:
         self.reporter.event("step", step=step.path, state="Reused", reused_from=entry.run_name,
                             message=f"Reused (outputs of {entry.run_name})")
         return StepResult("Reused", outputs, reused_from=entry.run_name)
-
-    def connect_from_history(self, path: str) -> None:
-        """`--step`: take each upstream output from the latest successful run of the step producing it."""
-        step = self.plan.steps[path]
-        spec_path = self.record.spec_path or ""
-        for producer in sorted(step.deps):
-            rows = self.store.query(
-                "status IN ('Completed', 'Reused') AND json_extract(extra, '$.step_key') = ?",
-                (step_key(spec_path, producer),))
-            usable = sorted((r for r in rows if all(Path(p).exists() for p in (r.extra.get("outputs") or {}).values())),
-                            key=lambda r: r.ended or r.created, reverse=True)
-            if not usable:
-                raise RunError(f"step {path} reads outputs of step {producer}, which has no successful run of "
-                               f"{Path(spec_path).name} to take them from",
-                               hint=f"run the whole pipeline once (`amlrun run {spec_path}`), "
-                               f"or run `--step {producer}` first")
-            latest = usable[0]
-            self.outputs[producer] = {
-                name: {"path": p, "hash": latest.extra.get("output_hashes", {}).get(name, "")}
-                for name, p in (latest.extra.get("outputs") or {}).items()}
-            self.reporter.event("upstream", step=path, message=f"inputs from {producer}: run {latest.name}")
-        self.connected.add(path)
 
 
 def _groups_of(path: str) -> list[str]:

@@ -7,9 +7,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from amlrun.errors import RunError, UsageError
 from amlrun.store.records import TERMINAL_STATES, RunRecord, RunStore, find_store_root
+from amlrun.store.steps import resolve_step
 
-__all__ = ["print_logs", "print_run", "print_runs"]
+__all__ = ["find_step", "print_logs", "print_run", "print_runs"]
 
 
 def _store(root: Path | None) -> RunStore:
@@ -62,9 +64,11 @@ def _status(record: RunRecord) -> str:
     return f"{record.status} (but its amlrun process is gone)" if _orphaned(record) else record.status
 
 
-def print_run(root: Path | None, name: str) -> None:
+def print_run(root: Path | None, name: str, step: str | None = None) -> None:
     store = _store(root)
     record = store.get(name)
+    if step:
+        record = find_step(store, record, step)
     lines = [
         f"name:      {record.name}",
         f"type:      {record.type}",
@@ -107,16 +111,52 @@ def _print_children(store: RunStore, record: RunRecord, indent: str) -> None:
         _print_children(store, child, indent + "  ")
 
 
+def find_step(store: RunStore, run: RunRecord, wanted: str) -> RunRecord:
+    """A step of pipeline run `run`, at any depth: by full name (`outer.inner`), unique short name or run name."""
+    steps = _steps_of(store, run.name)
+    if not steps:
+        raise UsageError(f"run {run.name} is a {run.type} job, which has no steps",
+                         hint="drop --step")
+    by_run_name = [r for r in steps.values() if r.name == wanted]
+    if by_run_name:
+        return by_run_name[0]
+    return steps[resolve_step(wanted, list(steps), f"run {run.name}")]
+
+
+def _steps_of(store: RunStore, name: str) -> dict[str, RunRecord]:
+    """step path -> record, nested pipelines' steps just after their pipeline, as `show` lists them."""
+    found: dict[str, RunRecord] = {}
+    for child in store.children(name):
+        found[child.extra.get("step_path") or child.extra.get("step") or child.name] = child
+        found.update(_steps_of(store, child.name))
+    return found
+
+
+def _log_record(store: RunStore, run: RunRecord, step: str) -> RunRecord:
+    """The record whose log `logs --step` prints: a reused step's log is the run it reused."""
+    record = find_step(store, run, step)
+    path = record.extra.get("step_path", step)
+    if record.type == "pipeline":
+        inner = [p for p, r in _steps_of(store, record.name).items() if r.type != "pipeline"]
+        raise UsageError(f"step {path} of run {run.name} is a nested pipeline; its steps have the logs: "
+                         f"{', '.join(inner)}", hint=f"`amlrun logs {run.name} --step {inner[0]}`" if inner else None)
+    if record.status == "Reused" and record.reused_from:
+        try:
+            earlier = store.get(record.reused_from)
+        except RunError:
+            raise RunError(f"step {path} of run {run.name} reused run {record.reused_from}, whose record is gone",
+                           hint=f"run it again: `amlrun run {run.spec_path} --step {path} --force-rerun`") from None
+        print(f"[amlrun] step {path} was Reused: this is the log of {earlier.name}, the run whose outputs it reused",
+              file=sys.stderr)
+        return earlier
+    return record
+
+
 def print_logs(root: Path | None, name: str, follow: bool = False, step: str | None = None) -> None:
     store = _store(root)
     record = store.get(name)
     if step:
-        matches = [c for c in store.children(record.name) if c.extra.get("step") == step or c.name == step]
-        if not matches:
-            from amlrun.errors import RunError
-
-            raise RunError(f"run {record.name} has no step {step!r}", hint=f"`amlrun show {record.name}` lists steps")
-        record = matches[0]
+        record = _log_record(store, record, step)
     log = Path(record.run_dir) / "user_logs" / "std_log.txt"
     position = 0
     while True:
