@@ -224,13 +224,6 @@ class RunStore:
             rows = db.execute(f"SELECT * FROM runs {where} ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
         return [_to_record(r) for r in rows]
 
-    def query(self, sql_where: str, params: tuple[Any, ...] = ()) -> list[RunRecord]:
-        """Records matching a WHERE clause written by amlrun itself (never by users)."""
-        with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute(f"SELECT * FROM runs WHERE {sql_where} ORDER BY created DESC", params).fetchall()
-        return [_to_record(r) for r in rows]
-
 
 def _to_record(row: sqlite3.Row) -> RunRecord:
     data = dict(row)
