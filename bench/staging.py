@@ -90,7 +90,7 @@ def fill(server, files: int, size: int) -> None:
         list(pool.map(upload, [(c, i) for c in STORES for i in range(files)]))
 
 
-def through_amlrun(server, work: Path, store: str = "store") -> float:
+def through_amlrun(server, work: Path, store: str = "store") -> None:
     project = work / "project"
     project.mkdir(exist_ok=True)
     lines = ["datastores:"]
@@ -100,36 +100,39 @@ def through_amlrun(server, work: Path, store: str = "store") -> float:
     (project / "amlrun.yaml").write_text("\n".join(lines) + "\n")
     os.environ["BENCH_KEY"] = KEY1
     data = DataContext.for_project(work / store, project)
-    started = time.perf_counter()
     requests = {name: ("uri_folder", "ro_mount", data.resolve(f"azureml://datastores/{name}/paths/data/", project))
                 for name in STORES}  # one step with three inputs, as the engine stages it
     for item in materialize_inputs(requests, work / "run").values():
         item.verify()
-    return time.perf_counter() - started
 
 
-def naive(server, work: Path) -> float:
+def naive(server, work: Path) -> None:
     fs = server.fs()
-    started = time.perf_counter()
     for container in STORES:
         target = work / "naive" / container
-        shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         for path in sorted(fs.find(f"{container}/data")):
             fs.get_file(path, str(target / path.rsplit("/", 1)[-1]))
-    return time.perf_counter() - started
 
 
-def raw(server, work: Path) -> float:
+def raw(server, work: Path) -> None:
     fs = server.fs()
-    started = time.perf_counter()
     for container in STORES:
         target = work / "raw" / container
-        shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         paths = sorted(fs.find(f"{container}/data"))
         fs.get(paths, [str(target / p.rsplit("/", 1)[-1]) for p in paths])
-    return time.perf_counter() - started
+
+
+def clear(work: Path) -> None:
+    """Remove what earlier measurements fetched, so that each one writes into freed space (not timed)."""
+    for entry in work.iterdir():
+        if entry.name in ("naive", "raw", "run") or entry.name.startswith("store"):
+            for folder, dirs, _ in os.walk(entry):  # views are read-only folders
+                for d in dirs:
+                    os.chmod(Path(folder) / d, 0o755)
+            shutil.rmtree(entry)
+    os.sync()  # settle the deletes (and an online-discard mount's trims) before the clock starts
 
 
 def main() -> None:
@@ -145,14 +148,14 @@ def main() -> None:
         total = len(STORES) * args.files
         raw(server, work)  # warm the server up (node's JIT, the page cache) before measuring anything
         runs: dict[str, list[Span]] = {"naive": [], "raw": [], "cold": []}
-        for round_ in range(args.rounds):  # interleaved rounds, best of each: the machine is shared
-            for method, call in (("naive", lambda: naive(server, work)), ("raw", lambda: raw(server, work)),
-                                 ("cold", lambda r=round_: through_amlrun(server, work, f"store{r}"))):
+        for _ in range(args.rounds):  # interleaved rounds, best of each: the machine is shared
+            for method, call in (("naive", naive), ("raw", raw), ("cold", through_amlrun)):
+                clear(work)
                 with Span(proc.pid) as span:
-                    call()
+                    call(server, work)
                 runs[method].append(span)
-        with Span(proc.pid) as warm:
-            through_amlrun(server, work, "store0")
+        with Span(proc.pid) as warm:  # the last cold run's store is still there
+            through_amlrun(server, work)
         best = {method: min(spans, key=lambda s: s.wall) for method, spans in runs.items()}
         t_naive, t_raw, t_cold = best["naive"].wall, best["raw"].wall, best["cold"].wall
         print(f"fetch {len(STORES)} stores x {args.files} files x {args.size_mb:g} MB ({total} files) from Azurite, "

@@ -30,7 +30,8 @@ from amlrun.errors import DataError
 
 __all__ = ["FETCH_CONCURRENCY", "BlobGet", "ReadAccess", "download_all", "read_access"]
 
-FETCH_CONCURRENCY = int(os.environ.get("AMLRUN_FETCH_CONCURRENCY", "16"))
+# in flight at once, for the whole process: past ~4 per core, more threads only fight over the GIL
+FETCH_CONCURRENCY = int(os.environ.get("AMLRUN_FETCH_CONCURRENCY") or min(32, 4 * (os.cpu_count() or 2)))
 CHUNK = 1 << 20
 ATTEMPTS = 3  # whole-blob attempts when a connection drops mid-body (status retries are urllib3's)
 SAS_LIFETIME = timedelta(hours=12)
