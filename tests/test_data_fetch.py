@@ -98,3 +98,31 @@ def test_a_credential_that_may_list_but_not_read_names_the_blob_and_never_the_si
     signature = os.environ["FETCH_SAS_LIST_ONLY"].split("sig=")[1].split("&")[0]
     assert signature not in text and "sig=" not in text
     assert not _cache_files(fetch_project)
+
+
+def test_a_missing_container_or_a_wrong_key_fails_the_run_in_one_paragraph(
+        amlrun, azurite: Azurite, write, tmp_path: Path) -> None:
+    azurite.fill("present", {"in/a.txt": b"a\n"})
+    wrong_key = KEY1[:-8] + "AAAAAAA="
+    write("proj/amlrun.yaml", f"""
+        datastores:
+          gone: {{type: azure_blob, account_name: {ACCOUNT1}, container_name: nosuchcontainer,
+                  endpoint: "{azurite.endpoint(ACCOUNT1)}", credential: {{account_key_env: GOOD_KEY}}}}
+          badkey: {{type: azure_blob, account_name: {ACCOUNT1}, container_name: present,
+                    endpoint: "{azurite.endpoint(ACCOUNT1)}", credential: {{account_key_env: WRONG_KEY}}}}
+    """)
+    env = {"GOOD_KEY": KEY1, "WRONG_KEY": wrong_key}
+    for store, expected in (("gone", "container 'nosuchcontainer' of datastore 'gone'"),
+                            ("badkey", "in datastore 'badkey'")):
+        job = write(f"proj/{store}.yml", f"""
+            type: command
+            command: ls ${{{{inputs.x}}}}
+            inputs:
+              x: {{type: uri_folder, path: azureml://datastores/{store}/paths/in/}}
+        """)
+        result = amlrun("run", job, env=env, cwd=tmp_path / "proj")
+        assert result.code == 1, result.text
+        assert expected in result.err and "amlrun datastores" in result.err, result.err
+        assert "Traceback" not in result.text and "internal error" not in result.text
+        assert KEY1 not in result.text and wrong_key not in result.text
+    assert "was refused (403" in result.err

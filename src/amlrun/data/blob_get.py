@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from amlrun.data.blob_errors import storage_errors
 from amlrun.data.datastores import BlobDatastore, CredentialMissing, blob_filesystem_kwargs
 from amlrun.errors import DataError
 
@@ -89,8 +90,9 @@ def read_access(ds: BlobDatastore) -> ReadAccess:
         query = generate_container_sas(account_name, ds.container_name, account_key=account_key,
                                        permission=ContainerSasPermissions(read=True),
                                        start=now - timedelta(minutes=5), expiry=now + SAS_LIFETIME)
-    elif kwargs.get("credential") is not None and not query:
-        token = kwargs["credential"].get_token("https://storage.azure.com/.default").token
+    elif not query and hasattr(service.credential, "get_token"):  # DefaultAzureCredential: the client's own
+        with storage_errors(ds, "signing in"):
+            token = service.credential.get_token("https://storage.azure.com/.default").token
         headers["Authorization"] = f"Bearer {token}"
     return ReadAccess(url, query, headers)
 

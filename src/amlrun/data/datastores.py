@@ -2,13 +2,12 @@
 
 `workspaceblobstore` and any datastore the config does not declare are local folders under the store
 (`<store>/datastores/<name>/`), so a fresh project needs no configuration. Blob datastores import
-adlfs only when first used. Secrets are read from the environment variables the config names, and
+azure-storage-blob only when first used. Secrets are read from the environment variables the config names, and
 never leave them: `public()` (what step processes receive) holds variable names, not values.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -21,8 +20,6 @@ from amlrun.errors import DataError
 
 __all__ = ["BlobDatastore", "Datastore", "LocalDatastore", "secret_values"]
 
-_SHARED_FS: dict[str, Any] = {}  # keyed by a digest of the connection arguments (never the secrets)
-_SHARED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,7 @@ class BlobDatastore:
     endpoint: str | None
     credential: Any
     kind: str = "azure_blob"
-    _fs: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False, hash=False)
 
     def describe(self) -> str:
@@ -78,35 +75,19 @@ class BlobDatastore:
     def remote_path(self, path: str) -> str:
         return f"{self.container_name}/{path}".rstrip("/")
 
-    def filesystem(self) -> Any:
-        """The adlfs filesystem (one per datastore, created on first use)."""
-        with self._lock:
-            if "fs" not in self._fs:
-                try:
-                    from adlfs import AzureBlobFileSystem
-                except ImportError:
-                    raise DataError(f"datastore {self.name!r} needs adlfs", hint="pip install 'amlrun[azure]'") from None
-                try:
-                    kwargs = blob_filesystem_kwargs(self.name, self.public())
-                except CredentialMissing as exc:
-                    raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
-                # datastores on one account with one credential share a filesystem: its connection pool
-                key = hashlib.sha256(repr(sorted((k, str(v)) for k, v in kwargs.items())).encode()).hexdigest()
-                with _SHARED_LOCK:
-                    if key not in _SHARED_FS:
-                        _SHARED_FS[key] = AzureBlobFileSystem(**kwargs, skip_instance_cache=True)
-                    self._fs["fs"] = _SHARED_FS[key]
-            return self._fs["fs"]
-
     def service(self) -> Any:
         """An azure-storage-blob BlobServiceClient (used for uploads), created once."""
         with self._lock:
-            if "service" not in self._fs:
-                self._fs["service"] = self._make_service(max_single_put_size=32 * 1024 * 1024)
-            return self._fs["service"]
+            if "service" not in self._clients:
+                # a dead endpoint should fail in seconds, not after azure-storage's minute of back-off
+                self._clients["service"] = self._make_service(max_single_put_size=32 * 1024 * 1024, retry_total=3,
+                                                         initial_backoff=1, increment_base=2, connection_timeout=20)
+            return self._clients["service"]
 
     def _make_service(self, **options: Any) -> Any:
         from azure.storage.blob import BlobServiceClient
+
+        _quiet_azure_sign_in_warnings()
 
         try:
             kw = blob_filesystem_kwargs(self.name, self.public())
@@ -134,6 +115,14 @@ class BlobDatastore:
 
 
 Datastore = LocalDatastore | BlobDatastore
+
+
+def _quiet_azure_sign_in_warnings() -> None:
+    """azure-identity logs every credential it tried as a warning; amlrun reports the failure once itself."""
+    if not os.environ.get("AMLRUN_DEBUG"):
+        import logging
+
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
 
 
 def credential_kind(credential: Any) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amlrun.data.blob_errors import error_code, storage_errors
 from amlrun.data.blob_get import BlobGet, download_all, read_access
 from amlrun.data.cache import ObjectCache, object_key
 from amlrun.data.datastores import BlobDatastore
@@ -37,34 +38,49 @@ class RemoteFile:
     etag: str | None = None
 
 
-def _key(ds: BlobDatastore, info: dict[str, Any]) -> str:
-    md5 = (info.get("content_settings") or {}).get("content_md5")
-    if md5:
-        return object_key("md5", bytes(md5).hex(), info["size"])
-    return object_key("etag", ds.account_name, info["name"], info.get("etag"), info["size"])
+def _remote_file(ds: BlobDatastore, blob: Any, relative: str) -> RemoteFile:
+    """A listed blob; its cache key is its content MD5 when the service has one, else its etag."""
+    size = int(blob.size)
+    md5 = blob.content_settings.content_md5 if blob.content_settings else None
+    remote = f"{ds.container_name}/{blob.name}"
+    key = object_key("md5", bytes(md5).hex(), size) if md5 else \
+        object_key("etag", ds.account_name, remote, blob.etag, size)
+    return RemoteFile(remote, relative, size, key, blob.etag)
+
+
+def _is_folder_marker(blob: Any) -> bool:
+    """Hierarchical-namespace (ADLS Gen2) accounts list their directories as empty marker blobs."""
+    return (blob.metadata or {}).get("hdi_isfolder") == "true"
 
 
 def list_remote(ds: BlobDatastore, path: str, want_file: bool, uri: str) -> list[RemoteFile]:
-    """The blobs at a location: the one file, or everything below the folder."""
-    fs = ds.filesystem()
-    root = ds.remote_path(path)
-    try:
-        if want_file:
-            info = fs.info(root)
-            if info.get("type") == "directory":
+    """The blobs at a location: the one file, or everything below the folder (or the file it names)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    container = ds.service().get_container_client(ds.container_name)
+    path = path.strip("/")
+    leaf = path.rsplit("/", 1)[-1]
+    with storage_errors(ds, f"listing {uri}"):
+        below = [] if want_file else [
+            _remote_file(ds, blob, blob.name[len(path):].lstrip("/"))
+            for blob in container.list_blobs(name_starts_with=f"{path}/" if path else None, include=["metadata"])
+            if not _is_folder_marker(blob)]
+        if not below and path:
+            try:
+                blob = container.get_blob_client(path).get_blob_properties()
+            except ResourceNotFoundError as exc:
+                if error_code(exc) == "ContainerNotFound":
+                    raise
+                blob = None
+            if blob is not None and not _is_folder_marker(blob):
+                below = [_remote_file(ds, blob, leaf)]
+            elif want_file and (blob is not None or next(iter(container.list_blobs(name_starts_with=f"{path}/")),
+                                                         None)):
                 raise DataError(f"{uri} is a folder, the input is a uri_file", hint="use `type: uri_folder`")
-            return [RemoteFile(info["name"], info["name"].rsplit("/", 1)[-1], int(info["size"]), _key(ds, info),
-                               info.get("etag"))]
-        found = fs.find(root, detail=True)
-    except FileNotFoundError:
-        found = {}
-    files = [RemoteFile(name, name[len(root):].lstrip("/") or name.rsplit("/", 1)[-1], int(info["size"]),
-                        _key(ds, info), info.get("etag"))
-             for name, info in sorted(found.items()) if info.get("type") != "directory"]
-    if not files:
+    if not below:
         raise DataError(f"nothing found at {uri} (datastore {ds.name!r}, {ds.describe()})",
                         hint="check the path and that the data was uploaded to that container")
-    return files
+    return sorted(below, key=lambda f: f.relative)
 
 
 def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCache, label: str) -> TransferStats:
@@ -117,10 +133,6 @@ def upload_files(ds: BlobDatastore, pairs: list[tuple[Path, str]], label: str) -
                 service.get_blob_client(ds.container_name, remote).upload_blob(data, overwrite=True)
             progress.advance(1, local.stat().st_size)
 
-        try:
-            with ThreadPoolExecutor(max_workers=UPLOAD_CONCURRENCY) as pool:
-                list(pool.map(put, pairs))
-        except Exception as exc:
-            raise DataError(f"uploading {label} to datastore {ds.name!r} failed: {type(exc).__name__}",
-                            hint="check the datastore with `amlrun datastores`") from None
+        with storage_errors(ds, f"uploading {label}"), ThreadPoolExecutor(max_workers=UPLOAD_CONCURRENCY) as pool:
+            list(pool.map(put, pairs))
     return TransferStats(files=len(pairs), bytes=total, seconds=time.monotonic() - started)
