@@ -1,9 +1,10 @@
 """Move bytes between blob datastores and local folders with bounded concurrency.
 
-Listing uses adlfs. Downloads are plain GETs on one process-wide pool (`blob_get`, at most
-`FETCH_CONCURRENCY` in flight), each into a temp file in the shared object cache, committed only when
-complete and only if the blob still has the etag it was listed with; what is already cached is not
-fetched again. Uploads use azure-storage-blob clients on a thread pool, so progress counts whole files.
+Listing uses an azure-storage-blob client (bounded retries). Downloads are plain GETs on one
+process-wide pool (`blob_get`, at most `FETCH_CONCURRENCY` in flight), each into a temp file in the
+shared object cache, committed only when complete and only if the blob still has the etag it was
+listed with; what is already cached is not fetched again. Uploads use azure-storage-blob clients on a
+thread pool, so progress counts whole files. Storage failures become DataErrors (`blob_errors`).
 """
 
 from __future__ import annotations
