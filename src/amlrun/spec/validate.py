@@ -397,6 +397,13 @@ def _check_parallel(node: Node, inputs: dict[str, Any], outputs: dict[str, Any],
             problems.append(_problem(node, ("input_data",),
                                      f"input_data must be ${{{{inputs.<name>}}}} of a declared input, got {input_data!r}",
                                      _one_of("inputs", inputs), at_value=True))
+        elif node.settings.get("partition_keys") or definition.partition_keys:
+            kind = getattr(inputs[ref.name], "type", None)
+            if kind is not None and kind != "mltable":  # files have no columns to partition by
+                problems.append(_problem(node, ("partition_keys",), f"partition_keys needs an mltable input_data, but "
+                                         f"inputs.{ref.name} is {kind}",
+                                         f"make inputs.{ref.name} `type: mltable`, or use mini_batch_size instead "
+                                         "of partition_keys"))
 
 
 def _one_of(section: str, known: dict[str, Any]) -> str:
