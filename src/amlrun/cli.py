@@ -161,6 +161,14 @@ def submit(file: Path, overrides: tuple[str, ...], **options: object) -> None:
     sys.exit(result.exit_code)
 
 
+def _scrub(text: str) -> str:
+    """An unexpected error's text with anything shaped like a storage secret replaced by ***."""
+    import re
+
+    return re.sub(r"(?i)\b(sig|accountkey|sharedaccesssignature|password|client_secret|secret)=([^&;\s'\"]+)",
+                  r"\1=***", text)
+
+
 def main() -> None:
     """Entry point: map amlrun's errors to a paragraph on stderr and an exit code."""
     try:
@@ -184,6 +192,6 @@ def main() -> None:
 
         if os.environ.get("AMLRUN_DEBUG"):
             raise
-        click.echo(f"error: internal error: {type(exc).__name__}: {exc}\n"
+        click.echo(f"error: internal error: {type(exc).__name__}: {_scrub(str(exc))}\n"
                    "hint: this is a bug in amlrun; rerun with AMLRUN_DEBUG=1 to see the traceback", err=True)
         sys.exit(1)

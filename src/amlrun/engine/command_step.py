@@ -110,6 +110,8 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
     except AmlrunError as exc:
         error = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
         return StepOutcome("Failed", error=error, duration=time.monotonic() - started)
+    except Exception as exc:  # a storage SDK's own error: the run ends Failed, never stuck in Running
+        return StepOutcome("Failed", error=staging_failure(plan, exc), duration=time.monotonic() - started)
     (plan.run_dir / "command.sh").write_text(command + "\n")
     env = build_process_env(plan, inputs, outputs)
     result = run_shell(command, cwd, env, plan.run_dir / "user_logs" / "std_log.txt", reporter, plan.name,
@@ -134,6 +136,23 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
     return StepOutcome("Completed", 0, None, result.duration)
 
 
+def staging_failure(plan: StepPlan, exc: Exception) -> str:
+    """An unexpected error while staging data, as the step's error: first line only, secrets scrubbed.
+
+    With AMLRUN_DEBUG set the exception propagates instead, traceback and all.
+    """
+    if os.environ.get("AMLRUN_DEBUG"):
+        raise exc
+    text = str(exc).strip().splitlines()
+    message = f"could not stage the step's data: {type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    locations = [item.location for item in (*plan.inputs.values(), *plan.outputs.values())
+                 if getattr(item, "location", None) is not None]
+    context = next((loc.context for loc in locations if loc.context is not None), None)
+    if context is not None:
+        message = context.redact(message)
+    return message + "\nhint: `amlrun datastores` checks that each datastore answers; AMLRUN_DEBUG=1 shows the traceback"
+
+
 def _exit_reason(code: int) -> str:
     if code < 0:
         import signal
@@ -143,4 +162,9 @@ def _exit_reason(code: int) -> str:
         except ValueError:
             name = f"signal {-code}"
         return f"command was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+    if code == 127:
+        return ("command exited with code 127: the shell did not find a program it names (the log says which); "
+                "check `command:` and that the environment provides it")
+    if code == 126:
+        return "command exited with code 126: a program it names is not executable (chmod +x, or run it via python/bash)"
     return f"command exited with code {code}"

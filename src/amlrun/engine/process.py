@@ -104,8 +104,15 @@ def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, repo
 
         def pump() -> None:
             assert proc.stdout is not None
+            logging = True
             for raw in iter(proc.stdout.readline, b""):
-                log.write(raw)
+                if logging:
+                    try:
+                        log.write(raw)
+                    except OSError as exc:  # e.g. a full disk: say so once, keep the job's output flowing
+                        logging = False
+                        reporter.log_line(step, f"[amlrun] cannot write {log_file}: {exc.strerror or exc}; "
+                                                "the rest of this output is not in the log\n")
                 reporter.log_line(step, raw.decode("utf-8", errors="replace"))
 
         reader = threading.Thread(target=pump, daemon=True)

@@ -92,7 +92,8 @@ def load_project_config(start: Path | None = None) -> ProjectConfig:
         if path is None or (path == user and project is not None and path.resolve() == project.resolve()
                             and config.sources):
             continue
-        source = read_yaml(path)
+        source = read_yaml(path, empty_ok=True,
+                           top_hint="amlrun.yaml holds sections like `datastores:` and `data:`")
         problems.extend(validate_config_source(source))
         config.sources.append(source)
         for section in _SECTIONS:
@@ -119,6 +120,10 @@ def validate_config_source(source: SpecSource) -> list[Problem]:
     if isinstance(datastores, dict):
         for name, spec in datastores.items():
             problems.extend(_check_datastore(source, str(name), spec))
+    assets = data.get("data") or {}
+    if isinstance(assets, dict):
+        for name, entry in assets.items():
+            problems.extend(_check_asset(source, str(name), entry))
     cache = data.get("cache") or {}
     if isinstance(cache, dict) and "max_size" in cache:
         try:
@@ -127,6 +132,32 @@ def validate_config_source(source: SpecSource) -> list[Problem]:
             problems.append(smap.problem(("cache", "max_size"), f"cannot read size {cache['max_size']!r}",
                                          "write e.g. 500MB or 20GB"))
     return problems
+
+
+def _check_asset(source: SpecSource, name: str, entry: Any) -> list[Problem]:
+    """A data asset maps to a path/URI, or to `{version: path/URI}`; anything else would resolve to nonsense."""
+    smap, at = source.source_map, ("data", name)
+    example = f"e.g. `{name}: azureml://datastores/<datastore>/paths/<folder>/` or `{name}: ./local/folder`"
+    if isinstance(entry, dict):
+        if not entry:
+            return [smap.problem(at, f"data asset {name!r} lists no versions", f"write `{name}: {{\"1\": <path or URI>}}`")]
+        return [smap.problem((*at, str(version)), f"version {version!r} of data asset {name!r} maps to "
+                             f"{_describe(target)}, not a path or URI", f"write `\"{version}\": <path or URI>`")
+                for version, target in entry.items() if not _is_target(target)]
+    if not _is_target(entry):
+        return [smap.problem(at, f"data asset {name!r} maps to {_describe(entry)}, not a path or URI", example)]
+    return []
+
+
+def _is_target(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _describe(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "nothing"
+    return {"list": "a list", "int": "a number", "float": "a number", "bool": "true/false"}.get(
+        type(value).__name__, f"a {type(value).__name__}")
 
 
 def _check_datastore(source: SpecSource, name: str, spec: Any) -> list[Problem]:

@@ -141,11 +141,18 @@ class _Builder:
         return result
 
 
-def read_yaml(path: str | Path, duplicates: list[Problem] | None = None) -> SpecSource:
+_KINDS = {"str": "a string", "list": "a list", "int": "a number", "float": "a number", "bool": "true/false",
+          "date": "a date", "datetime": "a date", "bytes": "binary data"}
+_JOB_TOP = "a job or component file starts with keys like `type:` and `command:`"
+
+
+def read_yaml(path: str | Path, duplicates: list[Problem] | None = None, *, empty_ok: bool = False,
+              top_hint: str = _JOB_TOP) -> SpecSource:
     """Parse one YAML file. Syntax errors become a SpecError with the parser's position.
 
     Duplicate keys raise too, unless `duplicates` is given: then they are appended there and
-    reading goes on, so `amlrun check` can list them with everything else.
+    reading goes on, so `amlrun check` can list them with everything else. `empty_ok` reads an
+    empty (or comments-only) file as `{}`; `top_hint` says what the file should start with.
     """
     path = Path(path)
     display = _display_name(path)
@@ -196,8 +203,11 @@ def read_yaml(path: str | Path, duplicates: list[Problem] | None = None) -> Spec
     finally:
         if loader is not None:
             loader.dispose()
+    if data is None and empty_ok:
+        data = {}
     if not isinstance(data, dict):
-        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        kind = type(data).__name__
+        found = "an empty file" if data is None else _KINDS.get(kind, f"a {kind}")
         raise SpecError([Problem(display, 1, 1, "", f"expected a mapping at the top of the file, found {found}",
-                                 "a job or component file starts with keys like `type:` and `command:`")])
+                                 top_hint)])
     return SpecSource(path=path, data=data, source_map=smap)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import graphlib
 import re
+from pathlib import Path
 from typing import Any
 
 from amlrun.errors import Problem, SpecError
@@ -71,7 +72,11 @@ def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
     code = getattr(definition, "code", None)
     if code and node.kind == "command" and not _is_remote(code):
         folder = (node.definition_source.folder / code).resolve()
-        if not folder.is_dir():
+        if folder.is_file():
+            problems.append(_problem(node, ("code",), f"code {code!r} is a file, not a folder: {folder}",
+                                     f"point `code` at the folder holding it, e.g. `code: "
+                                     f"{Path(str(code)).parent.as_posix()}`", at_value=True))
+        elif not folder.is_dir():
             problems.append(_problem(node, ("code",), f"code folder {code!r} does not exist: {folder}",
                                      f"create it or fix the path; `code` is relative to "
                                      f"{node.definition_source.path.name}", at_value=True))
@@ -82,6 +87,7 @@ def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
         _check_wiring(node, parent, problems)
     if node.kind == "pipeline":
         _check_cycles(node, problems)
+        _check_output_collisions(node, problems)
         for child in node.children.values():
             _check(child, node, problems)
 
@@ -131,6 +137,11 @@ def _declare_hint(section: str, name: str, known: dict[str, Any]) -> str:
 def _check_literals(node: Node, declared: dict[str, Any], problems: list[Problem]) -> None:
     given = node.inputs
     for name, spec in given.items():
+        if spec is not None and getattr(spec, "path", None) is not None and not str(spec.path).strip():
+            problems.append(node.source.source_map.problem(
+                (*node.path, "inputs", name), f"input {name!r} has an empty path",
+                "give a file, folder or URI, e.g. `path: ./data`, or drop the input", at_value=True))
+            continue
         decl = declared.get(name)
         if decl is None:
             if node.from_component:
@@ -358,6 +369,40 @@ def _check_cycles(pipeline: Node, problems: list[Problem]) -> None:
             where, "steps form a cycle: " + " -> ".join(cycle) + " (each feeds the next)",
             "a step cannot depend, directly or not, on its own outputs; remove one of these bindings",
             at_value=True))
+
+
+def _check_output_collisions(pipeline: Node, problems: list[Problem]) -> None:
+    """Two steps writing one place would overwrite each other's results: refuse it before running."""
+    seen: dict[str, tuple[str, str]] = {}
+    for step in pipeline.children.values():
+        for name, spec in step.outputs.items():
+            target = _output_target(spec)
+            if target is None:
+                continue
+            where = (*step.path, "outputs", name)
+            first = seen.get(target)
+            if first is None:
+                seen[target] = (step.name, name)
+                continue
+            problems.append(step.source.source_map.problem(
+                where, f"output {name!r} of step {step.name!r} writes to the same place as output {first[1]!r} "
+                       f"of step {first[0]!r} ({target}); one would overwrite the other",
+                "give each step output its own path; `${{name}}` in a path makes it unique per run",
+                at_value=True))
+
+
+def _output_target(spec: Any) -> str | None:
+    """What a step output writes to, normalized, when two steps could name the same one."""
+    if spec is None:
+        return None
+    value = spec if isinstance(spec, str) else getattr(spec, "value", None)
+    if isinstance(value, str):
+        ref = is_pure_binding(value)
+        return f"${{{{parent.outputs.{ref.name}}}}}" if ref is not None and ref.kind == "parent_output" else None
+    path = getattr(spec, "path", None)
+    if not isinstance(path, str) or not path.strip() or re.search(r"\$\{\{\s*(name|output_name)\s*\}\}", path):
+        return None
+    return path.strip().rstrip("/")
 
 
 def _check_parallel(node: Node, inputs: dict[str, Any], outputs: dict[str, Any], problems: list[Problem]) -> None:

@@ -85,17 +85,63 @@ def find_store_root(start: Path | None = None) -> Path:
     return here / ".amlrun"
 
 
+def _store_folder_error(root: Path, exc: OSError) -> UsageError:
+    what = "is a file, not a folder" if root.is_file() else f"cannot be created ({exc.strerror or exc})"
+    return UsageError(f"the run store {root} {what}",
+                      hint="point AMLRUN_HOME (or --store) at a folder you can write, or unset it to use "
+                           ".amlrun/ in the project root")
+
+
+def _index_error(db_path: Path, exc: sqlite3.Error) -> RunError:
+    """A sqlite failure of the run index as one paragraph: what happened to the file and what to do."""
+    text = str(exc).lower()
+    moved = f"{db_path.name}.broken"
+    if db_path.is_dir():
+        return RunError(f"the run index {db_path} is a folder, not amlrun's sqlite file",
+                        hint=f"move it aside (`mv {db_path} {db_path.parent / moved}`) and retry")
+    if "locked" in text or "busy" in text:
+        return RunError(f"the run index {db_path} stayed locked by another process for 30s",
+                        hint="wait for the other amlrun (or sqlite tool) to finish, then retry")
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return RunError(f"the run index {db_path} cannot be written ({exc})",
+                        hint=f"make {db_path.parent} writable, or point AMLRUN_HOME (or --store) at a folder "
+                             "you can write")
+    if "not a database" in text or "malformed" in text or "no such" in text or "corrupt" in text:
+        return RunError(f"the run index {db_path} is damaged or not amlrun's ({exc})",
+                        hint=f"move it aside (`mv {db_path} {db_path.parent / moved}`) and retry: amlrun starts a "
+                             "new index; each run's folder under runs/ keeps its record.json")
+    if "disk" in text or "full" in text:
+        return RunError(f"the run index {db_path} cannot be written: {exc}",
+                        hint=f"free space on the disk holding {db_path.parent}")
+    return RunError(f"the run index {db_path} failed: {exc}",
+                    hint=f"check the file; moving it aside (`mv {db_path} {db_path.parent / moved}`) starts a "
+                         "new index")
+
+
 class RunStore:
-    """The run index. Every method opens its own short connection: safe across processes."""
+    """The run index. Every method opens its own short connection: safe across processes.
+
+    Every sqlite failure (a damaged, locked or read-only index) surfaces as a RunError naming the file.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _store_folder_error(root, exc) from None
         self.db_path = root / "runs.db"
         self._held: sqlite3.Connection | None = None
         self._held_lock = threading.Lock()
+        # a store on a read-only disk can still be read (`runs`, `show`, `logs`); writing says why it fails
+        self._read_only = self.db_path.is_file() and not os.access(root, os.W_OK)
         with self._connect() as db:
-            db.executescript(_SCHEMA)
+            if not self._read_only:
+                db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+        missing = {"name", "parent", "status", "run_dir", "extra"} - columns
+        if missing:
+            raise _index_error(self.db_path, sqlite3.DatabaseError(f"no such column: {sorted(missing)[0]}"))
 
     @contextmanager
     def hold(self) -> Iterator[RunStore]:
@@ -106,9 +152,12 @@ class RunStore:
         if self._held is not None:
             yield self
             return
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            raise _index_error(self.db_path, exc) from None
         self._held = db
         try:
             yield self
@@ -120,16 +169,21 @@ class RunStore:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if self._held is not None:
-            with self._held_lock:
+            with self._held_lock, _translated(self.db_path):
                 yield self._held
             return
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            yield db
-        finally:
-            db.close()
+        with _translated(self.db_path):
+            if self._read_only:
+                db = sqlite3.connect(f"{self.db_path.as_uri()}?immutable=1", uri=True, isolation_level=None)
+            else:
+                db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            try:
+                if not self._read_only:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("PRAGMA synchronous=NORMAL")
+                yield db
+            finally:
+                db.close()
 
     def run_dir(self, name: str, parent_dir: Path | None = None) -> Path:
         return (parent_dir / "steps" / name) if parent_dir else (self.root / "runs" / name)
@@ -182,6 +236,8 @@ class RunStore:
         return record
 
     def get(self, name: str) -> RunRecord:
+        if not name.strip():
+            raise UsageError("the run name is empty", hint="`amlrun runs` lists the runs")
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
@@ -223,6 +279,17 @@ class RunStore:
             db.row_factory = sqlite3.Row
             rows = db.execute(f"SELECT * FROM runs {where} ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
         return [_to_record(r) for r in rows]
+
+
+@contextmanager
+def _translated(db_path: Path) -> Iterator[None]:
+    """sqlite errors -> RunError; a duplicate name (IntegrityError) is left to the caller."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.Error as exc:
+        raise _index_error(db_path, exc) from None
 
 
 def _to_record(row: sqlite3.Row) -> RunRecord:

@@ -75,7 +75,7 @@ def print_run(root: Path | None, name: str, step: str | None = None) -> None:
         f"status:    {_status(record)}",
         f"started:   {_when(record.started)}",
         f"duration:  {_dur(record)}",
-        f"folder:    {record.run_dir}",
+        f"folder:    {record.run_dir}" + ("" if Path(record.run_dir).is_dir() else "  (missing: deleted or moved)"),
     ]
     if record.spec_path:
         lines.append(f"spec:      {record.spec_path}")
@@ -158,6 +158,14 @@ def print_logs(root: Path | None, name: str, follow: bool = False, step: str | N
     if step:
         record = _log_record(store, record, step)
     log = Path(record.run_dir) / "user_logs" / "std_log.txt"
+    if not Path(record.run_dir).is_dir():
+        raise RunError(f"the folder of run {record.name} is gone ({record.run_dir}), and its log with it",
+                       hint=f"`amlrun show {record.name}` still shows what the index kept; run the job again "
+                            "for a new log")
+    if not log.exists() and record.status in TERMINAL_STATES and record.type != "pipeline":
+        raise RunError(f"run {record.name} has no log: {log} does not exist",
+                       hint="it was deleted, or the run ended before its command started; "
+                            f"`amlrun show {record.name}` says why")
     position = 0
     while True:
         if log.exists():

@@ -250,7 +250,8 @@ class _Driver:
             worker.ready = True
             return
         if kind == "init_error":
-            raise _Abort("Failed", f"init() of the entry script failed in {worker.name}:\n{message[1].rstrip()}")
+            raise _Abort("Failed", f"{message[1]} failed in {worker.name}: {message[2]} "
+                                   f"(traceback in logs/user/stderr/{worker.name}.stderr.txt)")
         batch = worker.batch
         if batch is None or message[1] != batch.index:
             return

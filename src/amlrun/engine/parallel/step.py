@@ -15,7 +15,13 @@ import time
 from pathlib import Path
 
 from amlrun.data.staging import MaterializedInput
-from amlrun.engine.command_step import StepOutcome, build_process_env, render_command, stage_step
+from amlrun.engine.command_step import (
+    StepOutcome,
+    build_process_env,
+    render_command,
+    stage_step,
+    staging_failure,
+)
 from amlrun.engine.events import Reporter
 from amlrun.engine.parallel.driver import WorkerSpec, drive
 from amlrun.engine.parallel.journal import Journal
@@ -92,6 +98,8 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
     except (AmlrunError, ValueError) as exc:
         message = exc.render() if isinstance(exc, AmlrunError) else str(exc)
         return StepOutcome("Failed", error=message, duration=time.monotonic() - started)
+    except Exception as exc:  # a storage SDK's own error: the run ends Failed, never stuck in Running
+        return StepOutcome("Failed", error=staging_failure(plan, exc), duration=time.monotonic() - started)
     work_dir = plan.run_dir / "parallel"
     logs = plan.run_dir / "logs"
     journal = Journal(work_dir, out_file)

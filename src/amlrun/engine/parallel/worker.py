@@ -53,6 +53,38 @@ def format_rows(result: Any, header: bool) -> tuple[int, str, str | None]:
     raise TypeError(f"run() returned {type(result).__name__}; it must return a list, a tuple or a DataFrame")
 
 
+class ScriptError(Exception):
+    """The entry script is not usable as one (no run()); the message says it all."""
+
+
+def describe_failure(exc: BaseException, code_dir: str) -> str:
+    """One line for the user: where in their code (`score.py:3`) and what (`ValueError: bad`).
+
+    The full traceback goes to the worker's stderr log; amlrun's own frames are noise here.
+    """
+    if isinstance(exc, ScriptError):
+        return str(exc)
+    root = os.path.realpath(code_dir)
+
+    def local(filename: str | None) -> str | None:
+        if not filename:
+            return None
+        real = os.path.realpath(filename)
+        return os.path.relpath(real, root) if real.startswith(root + os.sep) else None
+
+    where = ""
+    if isinstance(exc, SyntaxError) and local(exc.filename):
+        where = f"{local(exc.filename)}:{exc.lineno}: "
+        what = f"{type(exc).__name__}: {exc.msg}"
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if local(f.filename)]
+        if frames:
+            where = f"{local(frames[-1].filename)}:{frames[-1].lineno} in {frames[-1].name}(): "
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+        what = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return (where + what)[:500]
+
+
 def _load_script(config: dict[str, Any]) -> Any:
     code_dir = config["code_dir"]
     script = os.path.join(code_dir, config["entry_script"])
@@ -68,7 +100,8 @@ def _load_script(config: dict[str, Any]) -> Any:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     if not callable(getattr(module, "run", None)):
-        raise AttributeError(f"entry script {config['entry_script']} has no run(mini_batch) function")
+        raise ScriptError(f"entry script {config['entry_script']} has no run(mini_batch) function "
+                          "(define `def run(mini_batch):` returning a list or a DataFrame)")
     return module
 
 
@@ -94,14 +127,18 @@ def serve(config: dict[str, Any], read_fd: int, write_fd: int) -> int:
     inbox = Connection(read_fd, writable=False)
     outbox = Connection(write_fd, readable=False)
     os.chdir(config["code_dir"])
+    stage = "loading the entry script"
     try:
         if config.get("tabular"):
             import pandas  # noqa: F401 - import while the driver still reads the table, not on the first mini-batch
         module = _load_script(config)
+        stage = "init() of the entry script"
         if callable(getattr(module, "init", None)):
             module.init()
-    except BaseException:  # noqa: BLE001 - everything the user's code raises is reported, not fatal here
-        outbox.send(("init_error", traceback.format_exc()))
+    except BaseException as exc:  # noqa: BLE001 - everything the user's code raises is reported, not fatal here
+        traceback.print_exc()  # the whole story, in logs/user/stderr/<worker>.stderr.txt
+        sys.stderr.flush()
+        outbox.send(("init_error", stage, describe_failure(exc, config["code_dir"])))
         return 3
     run = module.run
     with_context = _wants_context(run)
