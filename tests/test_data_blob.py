@@ -202,5 +202,6 @@ def test_datastores_command_flags_a_missing_container_and_a_dead_endpoint(
     assert listed.code == 1
     lines = {line.split()[0]: line for line in listed.out.splitlines()}
     assert "UNREACHABLE" in lines["ghost"] and "UNREACHABLE" in lines["dead"] and "UNREACHABLE" not in lines["lake"]
-    assert "container 'nosuchcontainer' not found" in listed.err and "Connection refused" in listed.err
+    assert "container 'nosuchcontainer' of datastore 'ghost'" in listed.err and "does not exist" in listed.err
+    assert "cannot reach datastore 'dead'" in listed.err and "Connection refused" in listed.err
     assert_no_secret(blob_project, texts=(listed.text,))

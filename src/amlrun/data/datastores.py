@@ -93,6 +93,7 @@ class BlobDatastore:
             kw = blob_filesystem_kwargs(self.name, self.public())
         except CredentialMissing as exc:
             raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
+        self._check_account_key(kw)
         if "connection_string" in kw:
             return BlobServiceClient.from_connection_string(kw["connection_string"], **options)
         url = self.endpoint or f"https://{self.account_name}.blob.core.windows.net"
@@ -100,16 +101,35 @@ class BlobDatastore:
                       if "account_key" in kw else kw.get("sas_token") or kw.get("credential"))
         return BlobServiceClient(url, credential=None if kw.get("anon") else credential, **options)
 
+    def _check_account_key(self, kw: dict[str, Any]) -> None:
+        """A key that is not base64 fails deep inside request signing; say so up front, naming its variable."""
+        import base64
+        import binascii
+
+        key = kw.get("account_key")
+        if key is None and "connection_string" in kw:
+            parts = dict(p.split("=", 1) for p in kw["connection_string"].split(";") if "=" in p)
+            key = parts.get("AccountKey")
+        if key is None:
+            return
+        try:
+            base64.b64decode(key, validate=True)
+        except (binascii.Error, ValueError):
+            raise DataError(f"the account key of datastore {self.name!r} ({credential_kind(self.credential)}) is not "
+                            "valid base64", hint="copy the key again from the storage account's Access keys page "
+                            "(88 characters ending in '=='); a SAS token goes in sas_token_env instead") from None
+
     def check(self) -> str | None:
+        from amlrun.data.blob_errors import storage_errors
+
         try:
             client = self._make_service(retry_total=0, connection_timeout=5, read_timeout=10)
-            blobs = client.get_container_client(self.container_name).list_blobs(results_per_page=1)
-            next(iter(blobs.by_page()), None)  # a list call: what a read-only SAS is allowed to do
+            with storage_errors(self, "listing the container"):
+                blobs = client.get_container_client(self.container_name).list_blobs(results_per_page=1)
+                next(iter(blobs.by_page()), None)  # a list call: what a read-only SAS is allowed to do
         except DataError as exc:
             return exc.message
-        except Exception as exc:  # noqa: BLE001 - any storage failure means "not reachable"
-            if type(exc).__name__ == "ResourceNotFoundError":
-                return f"container {self.container_name!r} not found"
+        except Exception as exc:  # noqa: BLE001 - any other failure still means "not usable"
             return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", [self])
         return None
 

@@ -372,37 +372,27 @@ def _check_cycles(pipeline: Node, problems: list[Problem]) -> None:
 
 
 def _check_output_collisions(pipeline: Node, problems: list[Problem]) -> None:
-    """Two steps writing one place would overwrite each other's results: refuse it before running."""
+    """Two steps bound to one pipeline output: which one the pipeline returns would be a coin toss.
+
+    Two steps naming the same explicit `path:` are left alone: AzureML runs that (each writes its
+    own files into the shared folder), so the same YAML must run here too.
+    """
     seen: dict[str, tuple[str, str]] = {}
     for step in pipeline.children.values():
         for name, spec in step.outputs.items():
-            target = _output_target(spec)
-            if target is None:
+            value = spec if isinstance(spec, str) else getattr(spec, "value", None)
+            ref = is_pure_binding(value) if isinstance(value, str) else None
+            if ref is None or ref.kind != "parent_output":
                 continue
-            where = (*step.path, "outputs", name)
-            first = seen.get(target)
-            if first is None:
-                seen[target] = (step.name, name)
+            first = seen.setdefault(ref.name, (step.name, name))
+            if first == (step.name, name):
                 continue
             problems.append(step.source.source_map.problem(
-                where, f"output {name!r} of step {step.name!r} writes to the same place as output {first[1]!r} "
-                       f"of step {first[0]!r} ({target}); one would overwrite the other",
-                "give each step output its own path; `${{name}}` in a path makes it unique per run",
+                (*step.path, "outputs", name),
+                f"output {name!r} of step {step.name!r} is bound to pipeline output {ref.name!r}, which output "
+                f"{first[1]!r} of step {first[0]!r} already feeds; one would overwrite the other",
+                "bind each pipeline output to one step output; give the other step its own pipeline output",
                 at_value=True))
-
-
-def _output_target(spec: Any) -> str | None:
-    """What a step output writes to, normalized, when two steps could name the same one."""
-    if spec is None:
-        return None
-    value = spec if isinstance(spec, str) else getattr(spec, "value", None)
-    if isinstance(value, str):
-        ref = is_pure_binding(value)
-        return f"${{{{parent.outputs.{ref.name}}}}}" if ref is not None and ref.kind == "parent_output" else None
-    path = getattr(spec, "path", None)
-    if not isinstance(path, str) or not path.strip() or re.search(r"\$\{\{\s*(name|output_name)\s*\}\}", path):
-        return None
-    return path.strip().rstrip("/")
 
 
 def _check_parallel(node: Node, inputs: dict[str, Any], outputs: dict[str, Any], problems: list[Problem]) -> None:
