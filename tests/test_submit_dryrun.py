@@ -41,6 +41,11 @@ def test_every_example_dry_runs_clean_without_network(job: Path) -> None:
     assert "# code snapshot" in out
 
 
+def test_a_one_file_snapshot_says_one_file() -> None:
+    _, out, _ = dry_run(EXAMPLES_ROOT / "hello" / "job.yml")
+    assert "/hello/src: 1 file, " in out
+
+
 def test_examples_exist() -> None:
     assert any(p.name == "job.yml" for p in example_jobs())
 

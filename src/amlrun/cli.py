@@ -87,7 +87,7 @@ def runs(limit: int, store_root: Path | None) -> None:
 @click.option("--step", help="One pipeline step of the run (full name like outer.inner, or a unique short name).")
 @_store_opt
 def show(run_name: str, step: str | None, store_root: Path | None) -> None:
-    """Show one run: status, command, inputs, outputs, steps."""
+    """Show one run: status, command, outputs, steps (a parallel job: mini-batches and items)."""
     from amlrun.store.views import print_run
 
     print_run(store_root, run_name, step=step)

@@ -185,7 +185,7 @@ def dry_run(compiled: CompiledJob, overrides: list[Override], project: ProjectCo
     out(json.dumps(body, indent=2, sort_keys=False))
     for snapshot in code_snapshots(compiled.file, overrides):
         source = f", honouring {snapshot.ignore_file}" if snapshot.ignore_file else ""
-        out(f"# code snapshot {snapshot.folder}: {len(snapshot.files)} files, "
+        out(f"# code snapshot {snapshot.folder}: {len(snapshot.files)} file{'s' if len(snapshot.files) != 1 else ''}, "
             f"{_size(snapshot.total_bytes)}{source}")
         for rel, size in snapshot.files:
             out(f"  {rel.as_posix()}  {_size(size)}")

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from amlrun.data.staging import MaterializedInput
 from amlrun.engine.command_step import StepOutcome, build_process_env, render_command, stage_step
-from amlrun.engine.events import Reporter
+from amlrun.engine.events import LoggingReporter, Reporter
 from amlrun.engine.parallel.driver import WorkerSpec, drive
 from amlrun.engine.parallel.journal import Journal
 from amlrun.engine.parallel.partition import PartitionRequest
 from amlrun.engine.parallel.plan import ParallelSettings, apply_prs_flags
-from amlrun.engine.parallel.progress import LoggingReporter, ProgressView
+from amlrun.engine.parallel.progress import ProgressView
 from amlrun.engine.parallel.summary import append_error_log, write_summary
 from amlrun.engine.plan import StepPlan
 from amlrun.errors import AmlrunError, DataError
@@ -79,7 +79,7 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
     settings = ParallelSettings.from_dict(plan.parallel)
     step = plan.name if plan.node is not None and plan.run_dir.parent.name == "steps" else None
     try:
-        code_dir, inputs, outputs = stage_step(plan)
+        code_dir, inputs, outputs = stage_step(plan, fresh_outputs=False)
         rendered = render_command(dataclasses.replace(plan, command=settings.program_arguments), inputs, outputs)
         argv = shlex.split(rendered)
         for note in apply_prs_flags(settings, argv):
@@ -139,7 +139,8 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
         journal.close()
     for out in outputs.values():
         out.finalize(result.status == "Completed")
-    extra = {"parallel": counts, "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()}}
+    extra = {"parallel": counts, "outputs": {k: str(o.location.local_path or o.location.uri)
+                                         for k, o in plan.outputs.items()}}
     if out_file is not None:
         extra["append_row_file"] = str(out_file)
     code = 0 if result.status == "Completed" else FAILED_EXIT_CODE
