@@ -207,7 +207,7 @@ def test_summary_only_writes_no_rows(amlrun, store: Path, tmp_path: Path) -> Non
     job = file_job(tmp_path, ECHO, append=False, program_arguments="--tag s")
     result = amlrun("run", job, "--name", "summ1", "--max-workers", "1")
     assert result.code == 0, result.text
-    assert "running 1 worker processes instead of 2" in result.err and "capped by --max-workers" in result.err
+    assert "running 1 worker process instead of 2" in result.err and "capped by --max-workers" in result.err
     out = store / "datastores" / "workspaceblobstore" / "azureml" / "summ1" / "results"
     assert not out.exists() or not any(p.name == "results" for p in out.iterdir())
     assert len(_csv(store, "summ1")) == 4

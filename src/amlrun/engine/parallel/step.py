@@ -38,7 +38,7 @@ def worker_count(settings: ParallelSettings, max_workers: int | None) -> tuple[i
     if wanted <= cap:
         return wanted, None
     source = "--max-workers" if max_workers else "the CPU count"
-    return cap, (f"running {cap} worker processes instead of {wanted} (instance_count "
+    return cap, (f"running {cap} worker process{'es' if cap != 1 else ''} instead of {wanted} (instance_count "
                  f"{settings.instance_count} x max_concurrency_per_instance {settings.max_concurrency_per_instance})"
                  f": capped by {source}")
 
