@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amlrun.azureml.compile import compile_job
+from amlrun.azureml.compile import compile_job, precheck_job
 from amlrun.azureml.sdk import azure_ml
 from amlrun.errors import SubmitError
 from amlrun.spec.overrides import Override
@@ -77,11 +77,12 @@ def submit_job(request: SubmitRequest, *, credential: Any = None, transport: Any
     from amlrun.azureml.workspace import make_credential, resolve_workspace
 
     project = load_project_config(request.file)
+    precheck_job(request.file, request.overrides)
     # no workspace, no submission: say so before azure-ai-ml's seconds of import and compiling
     workspace = None if request.dry_run else resolve_workspace(
         request.subscription, request.resource_group, request.workspace, project, request.file)
     compiled = compile_job(request.file, request.overrides, name=request.name, experiment=request.experiment,
-                           compute=request.compute)
+                           compute=request.compute, prechecked=True)
     if workspace is None:
         from amlrun.azureml.dryrun import dry_run
 

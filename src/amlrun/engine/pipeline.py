@@ -399,7 +399,7 @@ class _Execution:
                  or {n: str(o.location.local_path) for n, o in step.plan.outputs.items()},
                  "output_hashes": {n: o["hash"] for n, o in outputs.items()},
                  "command": command_file.read_text().strip() if command_file.exists() else None}
-        for kept in ("parallel", "unpublished"):
+        for kept in ("parallel", "append_row_file", "unpublished"):
             if outcome.extra.get(kept):
                 extra[kept] = outcome.extra[kept]
         self.store.update(rec, status=outcome.status, ended=ended, exit_code=outcome.exit_code,
