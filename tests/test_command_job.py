@@ -394,3 +394,17 @@ def test_plain_commands_skip_the_shell_but_mean_the_same(amlrun, write) -> None:
         command: python -c pass
     """)
     assert amlrun("run", plain).code == 0
+
+
+def test_run_says_where_each_output_went(amlrun, store: Path) -> None:
+    result = amlrun("run", EXAMPLES / "hello" / "job.yml", "--name", "where1")
+    assert result.code == 0, result.text
+    report = store / "datastores" / "workspaceblobstore" / "azureml" / "where1" / "report"
+    assert f"[amlrun] output report -> {report}" in result.err
+
+
+def test_step_flag_on_a_command_job_is_refused_not_ignored(amlrun) -> None:
+    result = amlrun("run", EXAMPLES / "hello" / "job.yml", "--step", "train")
+    assert result.code == 2
+    assert "--step names a step of a pipeline, but job.yml is a command job" in result.err
+    assert "hint: drop --step" in result.err and "hello from amlrun" not in result.out

@@ -91,6 +91,27 @@ def test_an_upload_output_is_published_only_when_the_step_succeeds(amlrun, write
     assert (tmp_path / "p" / "shared" / "result" / "part.txt").read_text() == "half\n"
 
 
+def test_what_a_failed_run_staged_is_never_published_by_the_next_run_and_show_says_so(
+        amlrun, write, tmp_path: Path) -> None:
+    write("p/amlrun.yaml", "datastores:\n  shared: {type: local, path: ./shared}\n")
+    job = write("p/job.yml", """
+        type: command
+        command: echo x > ${{outputs.o}}/${{inputs.file}} && exit ${{inputs.code}}
+        inputs:
+          file: partial.txt
+          code: 4
+        outputs:
+          o: {type: uri_folder, mode: upload, path: azureml://datastores/shared/paths/result}
+    """)
+    assert amlrun("run", job, "--name", "up_bad").code == 1
+    shown = amlrun("show", "up_bad").out
+    assert f"o -> {tmp_path / 'p' / 'shared' / 'result'} (not published: the run did not succeed" in shown
+    staged = Path(shown.split("what it wrote is in ", 1)[1].split(" until", 1)[0])
+    assert (staged / "partial.txt").exists()
+    assert amlrun("run", job, "--set", "inputs.file=good.txt", "--set", "inputs.code=0").code == 0
+    assert sorted(p.name for p in (tmp_path / "p" / "shared" / "result").iterdir()) == ["good.txt"]
+
+
 def test_an_inline_secret_is_refused_with_its_line_and_how_to_fix_it(amlrun, write) -> None:
     write("p/amlrun.yaml", """
         datastores:

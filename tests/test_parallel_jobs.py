@@ -207,7 +207,56 @@ def test_summary_only_writes_no_rows(amlrun, store: Path, tmp_path: Path) -> Non
     job = file_job(tmp_path, ECHO, append=False, program_arguments="--tag s")
     result = amlrun("run", job, "--name", "summ1", "--max-workers", "1")
     assert result.code == 0, result.text
-    assert "running 1 worker processes instead of 2" in result.err and "capped by --max-workers" in result.err
+    assert "running 1 worker process instead of 2" in result.err and "capped by --max-workers" in result.err
     out = store / "datastores" / "workspaceblobstore" / "azureml" / "summ1" / "results"
     assert not out.exists() or not any(p.name == "results" for p in out.iterdir())
     assert len(_csv(store, "summ1")) == 4
+
+
+def test_a_pipeline_step_fans_a_folder_out_to_a_parallel_step_whose_rows_feed_the_next(
+        amlrun, write, store: Path) -> None:
+    write("fan/src/count.py", """
+        from pathlib import Path
+        def run(mini_batch):
+            return [f"{Path(p).name} {len(Path(p).read_text().split())}" for p in mini_batch]
+    """)
+    job = write("fan/pipe.yml", """
+        type: pipeline
+        outputs:
+          summary: {type: uri_folder}
+        jobs:
+          prep:
+            type: command
+            command: for i in 1 2 3 4 5; do printf 'w%.0s ' $(seq $i) > ${{outputs.out}}/doc$i.txt; done
+            outputs:
+              out: {type: uri_folder}
+          count:
+            type: parallel
+            inputs:
+              files: {type: uri_folder, path: "${{parent.jobs.prep.outputs.out}}"}
+            outputs:
+              rows: {type: uri_file}
+            input_data: ${{inputs.files}}
+            mini_batch_size: "2"
+            max_concurrency_per_instance: 2
+            task:
+              type: run_function
+              code: ./src
+              entry_script: count.py
+              append_row_to: ${{outputs.rows}}
+          total:
+            type: command
+            command: awk '{s += $2} END {print s}' ${{inputs.rows}} > ${{outputs.out}}/total.txt
+            inputs:
+              rows: {type: uri_file, path: "${{parent.jobs.count.outputs.rows}}"}
+            outputs:
+              out: ${{parent.outputs.summary}}
+    """)
+    result = amlrun("run", job, "--name", "fan1")
+    assert result.code == 0, result.text
+    summary = store / "datastores" / "workspaceblobstore" / "azureml" / "fan1" / "summary"
+    assert (summary / "total.txt").read_text() == "15\n"
+    assert f"output summary -> {summary}" in result.err
+    shown = amlrun("show", "fan1", "--step", "count").out
+    assert "mini-batches: 3 total, 3 succeeded" in shown and "items:     5 processed" in shown
+    assert "rows:      " in shown and "fan1_count/rows/rows" in shown

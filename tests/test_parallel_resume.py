@@ -116,3 +116,17 @@ def test_prs_flags_in_program_arguments_set_the_local_rules() -> None:
     assert argv[:2] == ["--model", "m"] and len(argv) == 18  # the script still sees every flag, as in the service
     assert apply_prs_flags(settings, ["--allowed_failed_percent", "150"]) != []  # out of range: noted, ignored
     assert settings.allowed_failed_percent == 12.5
+
+
+def test_resume_reruns_the_failed_mini_batches_of_a_run_that_completed_within_its_thresholds(
+        amlrun, store: Path, tmp_path: Path) -> None:
+    job = file_job(tmp_path, FEWER, mini_batch_size="3", max_concurrency_per_instance=1)  # no thresholds
+    first = amlrun("run", job, "--name", "tolerant1")
+    assert first.code == 0 and "2/3 mini-batches succeeded" in first.err
+    (tmp_path / "src" / "score.py").write_text(textwrap.dedent(FEWER.replace("names[:-1] if", "names if")))
+    result = amlrun("resume", "tolerant1")
+    assert result.code == 0, result.text
+    assert "1 to run again" in result.err and "3/3 mini-batches succeeded" in result.err
+    assert sorted(read_rows(store, "tolerant1")) == sorted(f"f{i:02d}.txt" for i in range(7))
+    again = amlrun("resume", "tolerant1")
+    assert again.code == 1 and "already completed; nothing to resume" in again.err

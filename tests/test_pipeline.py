@@ -249,3 +249,17 @@ def test_example_pipeline_is_valid_for_azure_ai_ml() -> None:
     load_job = __import__("azure.ai.ml", fromlist=["load_job"]).load_job
     result = load_job(EXAMPLES / "pipeline" / "pipeline.yml")._validate()
     assert result.passed, result.error_messages
+
+
+def test_logs_of_a_pipeline_are_its_steps_events_and_point_to_each_steps_log(amlrun, store: Path) -> None:
+    result = amlrun("run", EXAMPLES / "pipeline" / "pipeline.yml", "--name", "plog1")
+    assert result.code == 0, result.text
+    metrics = store / BLOB / "plog1" / "metrics"
+    assert f"[amlrun] output metrics -> {metrics}" in result.err  # the run says where its output went
+    logs = amlrun("logs", "plog1")
+    assert logs.code == 0, logs.text
+    events = [line.split(" ", 1)[1] for line in logs.out.splitlines() if line[:2].isdigit()]
+    assert "train: started" in events and "evaluate: Completed in" in " ".join(events)
+    assert events[-1].startswith("pipeline plog1 Completed")
+    assert "`amlrun logs plog1 --step train` (steps: train, score, evaluate)" in logs.err
+    assert "evaluate | mae=" not in logs.out and "mae=" in amlrun("logs", "plog1", "--step", "evaluate").out

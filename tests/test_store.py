@@ -147,3 +147,27 @@ for i in range(25):
 
     records = RunStore(root).recent(limit=1000)
     assert len(records) == 200 and {r.status for r in records} == {"Completed"}
+
+
+def test_looking_at_runs_in_a_folder_without_any_creates_no_store(amlrun, tmp_path: Path) -> None:
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    no_home = {"AMLRUN_HOME": ""}
+    assert amlrun("runs", cwd=empty, env=no_home).err.startswith("no runs yet")
+    missing = amlrun("show", "some_run", cwd=empty, env=no_home)
+    assert missing.code == 1 and "no run named 'some_run'" in missing.err and "--store" in missing.err
+    assert amlrun("logs", "some_run", cwd=empty, env=no_home).code == 1
+    assert list(empty.iterdir()) == []
+
+
+def test_a_run_kept_in_another_projects_store_says_how_to_find_it(amlrun, write, tmp_path: Path) -> None:
+    job = write("proj/job.yml", "type: command\ncommand: echo hi\n")
+    write("proj/amlrun.yaml", "datastores: {}\n")
+    here = tmp_path / "here"
+    here.mkdir()
+    result = amlrun("run", job, "--name", "far1", cwd=here, env={"AMLRUN_HOME": ""})
+    assert result.code == 0, result.text
+    kept = tmp_path / "proj" / ".amlrun"
+    assert f"`amlrun show far1 --store {kept}`" in result.err
+    assert amlrun("show", "far1", "--store", kept, cwd=here).code == 0
+    assert list(here.iterdir()) == []

@@ -41,6 +41,11 @@ def test_every_example_dry_runs_clean_without_network(job: Path) -> None:
     assert "# code snapshot" in out
 
 
+def test_a_one_file_snapshot_says_one_file() -> None:
+    _, out, _ = dry_run(EXAMPLES_ROOT / "hello" / "job.yml")
+    assert "/hello/src: 1 file, " in out
+
+
 def test_examples_exist() -> None:
     assert any(p.name == "job.yml" for p in example_jobs())
 
@@ -200,13 +205,17 @@ def test_local_only_settings_stay_behind(write, tmp_path: Path) -> None:
         inputs:
           a: {type: uri_folder, path: azureml://datastores/raw/paths/x/}
           b: {type: uri_folder, path: azureml:sequences:3}
+        outputs:
+          o: {type: uri_folder, path: azureml://datastores/raw/paths/out/}
     """)
     result, out, err = dry_run(job)
     inputs = result.body["properties"]["inputs"]
     assert inputs["a"]["uri"] == "azureml://datastores/raw/paths/x/"
     assert inputs["b"]["uri"] == "sequences:3"  # the registered asset (the SDK drops `azureml:` here)
     assert str(tmp_path / "raw-data") not in out and "seqs" not in out
-    assert "datastore 'raw' is a local folder in amlrun.yaml" in err
+    assert err.count("datastore 'raw' is a local folder in amlrun.yaml") == 1  # one note per datastore
+    assert ("the workspace's datastore 'raw' is used instead, for azureml://datastores/raw/paths/x/, "
+            "azureml://datastores/raw/paths/out/") in err
     assert "data asset azureml:sequences:3 is mapped locally" in err
 
 

@@ -87,7 +87,7 @@ def runs(limit: int, store_root: Path | None) -> None:
 @click.option("--step", help="One pipeline step of the run (full name like outer.inner, or a unique short name).")
 @_store_opt
 def show(run_name: str, step: str | None, store_root: Path | None) -> None:
-    """Show one run: status, command, inputs, outputs, steps."""
+    """Show one run: status, command, outputs, steps (a parallel job: mini-batches and items)."""
     from amlrun.store.views import print_run
 
     print_run(store_root, run_name, step=step)
@@ -100,7 +100,7 @@ def show(run_name: str, step: str | None, store_root: Path | None) -> None:
               "or a unique short name).")
 @_store_opt
 def logs(run_name: str, follow: bool, step: str | None, store_root: Path | None) -> None:
-    """Print (or follow) a run's log."""
+    """Print (or follow) a run's log; a pipeline's log is its steps' events (--step: a step's output)."""
     from amlrun.store.views import print_logs
 
     print_logs(store_root, run_name, follow=follow, step=step)

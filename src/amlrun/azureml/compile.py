@@ -229,18 +229,24 @@ def _is_local(compute: str) -> bool:
     return str(compute).removeprefix("azureml:").strip().lower() == "local"
 
 
-def compile_job(path: Path, overrides: list[Override], *, name: str | None = None,
-                experiment: str | None = None, compute: str | None = None) -> CompiledJob:
-    """Check a job file (amlrun's checks, then azure-ai-ml's) and build the job to submit.
-
-    Raises SpecError before anything is sent when either check fails or no compute is named.
-    """
+def precheck_job(path: Path, overrides: list[Override]) -> None:
+    """amlrun's own checks of a job to submit (no azure-ai-ml import): SpecError/UsageError when it fails."""
     own = [p for p in check_file(path, overrides) if not _local_only(p)]
     if own:
         raise SpecError(own)
     if _looks_like_component(read_yaml(path).data):
         raise UsageError(f"{path} is a component, not a job",
                          hint="submit a pipeline job that uses it (`component: ./...yml` in a step)")
+
+
+def compile_job(path: Path, overrides: list[Override], *, name: str | None = None,
+                experiment: str | None = None, compute: str | None = None, prechecked: bool = False) -> CompiledJob:
+    """Check a job file (amlrun's checks, then azure-ai-ml's) and build the job to submit.
+
+    Raises SpecError before anything is sent when either check fails or no compute is named.
+    """
+    if not prechecked:
+        precheck_job(path, overrides)
     compiled = load_sdk_job(path, overrides)
     job = compiled.job
     if name:

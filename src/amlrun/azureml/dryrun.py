@@ -149,6 +149,7 @@ def _strings(value: Any) -> list[str]:
 def local_only_notes(source_data: dict[str, Any], project: ProjectConfig) -> list[str]:
     """What amlrun.yaml maps locally for this job and what the service uses instead."""
     notes: list[str] = []
+    local_uris: dict[str, list[str]] = {}  # one note per local datastore, naming every URI that uses it
     for text in dict.fromkeys(_strings(source_data)):
         try:
             ds = parse_datastore_uri(text)
@@ -157,13 +158,15 @@ def local_only_notes(source_data: dict[str, Any], project: ProjectConfig) -> lis
         if ds is not None and ds.datastore in project.datastores:
             kind = str(project.datastores[ds.datastore].get("type", ""))
             if kind == "local":
-                notes.append(f"datastore {ds.datastore!r} is a local folder in amlrun.yaml; on AzureML "
-                             f"{text} reads the workspace's datastore {ds.datastore!r}")
+                local_uris.setdefault(ds.datastore, []).append(text)
         elif text.startswith("azureml:") and not text.startswith("azureml://"):
             asset = text.removeprefix("azureml:").split(":")[0].split("@")[0]
             if asset in project.data:
                 notes.append(f"data asset {text} is mapped locally in amlrun.yaml; AzureML resolves the "
                              f"registered asset instead")
+    for name, uris in local_uris.items():
+        notes.insert(0, f"datastore {name!r} is a local folder in amlrun.yaml; on AzureML the workspace's "
+                        f"datastore {name!r} is used instead, for {', '.join(uris)}")
     return list(dict.fromkeys(notes))
 
 
@@ -185,7 +188,7 @@ def dry_run(compiled: CompiledJob, overrides: list[Override], project: ProjectCo
     out(json.dumps(body, indent=2, sort_keys=False))
     for snapshot in code_snapshots(compiled.file, overrides):
         source = f", honouring {snapshot.ignore_file}" if snapshot.ignore_file else ""
-        out(f"# code snapshot {snapshot.folder}: {len(snapshot.files)} files, "
+        out(f"# code snapshot {snapshot.folder}: {len(snapshot.files)} file{'s' if len(snapshot.files) != 1 else ''}, "
             f"{_size(snapshot.total_bytes)}{source}")
         for rel, size in snapshot.files:
             out(f"  {rel.as_posix()}  {_size(size)}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amlrun.azureml.compile import compile_job
+from amlrun.azureml.compile import compile_job, precheck_job
 from amlrun.azureml.sdk import azure_ml
 from amlrun.errors import SubmitError
 from amlrun.spec.overrides import Override
@@ -74,18 +74,20 @@ def _no(_: str) -> bool:
 def submit_job(request: SubmitRequest, *, credential: Any = None, transport: Any = None,
                out: Write = _stdout, err: Write = _stderr, confirm: Callable[[str], bool] = _no) -> SubmitResult:
     """Dry-run or submit a job file. `credential`/`transport` let tests fake Azure at its edges."""
+    from amlrun.azureml.workspace import make_credential, resolve_workspace
+
     project = load_project_config(request.file)
+    precheck_job(request.file, request.overrides)
+    # no workspace, no submission: say so before azure-ai-ml's seconds of import and compiling
+    workspace = None if request.dry_run else resolve_workspace(
+        request.subscription, request.resource_group, request.workspace, project, request.file)
     compiled = compile_job(request.file, request.overrides, name=request.name, experiment=request.experiment,
-                           compute=request.compute)
-    if request.dry_run:
+                           compute=request.compute, prechecked=True)
+    if workspace is None:
         from amlrun.azureml.dryrun import dry_run
 
         return SubmitResult(name=compiled.job.name, body=dry_run(compiled, request.overrides, project, out, err))
 
-    from amlrun.azureml.workspace import make_credential, resolve_workspace
-
-    workspace = resolve_workspace(request.subscription, request.resource_group, request.workspace, project,
-                                  request.file)
     err(f"workspace {workspace.workspace_name} (resource group {workspace.resource_group}, "
         f"from {workspace.found_in})")
     if credential is None:

@@ -323,8 +323,12 @@ def _same_device(a: str | Path, b: Path) -> bool:
         return False
 
 
-def prepare_output(name: str, type_: str, mode: str, location: Location) -> PreparedOutput:
-    """A fresh staging place for one output; nothing reaches the destination before `finalize(True)`."""
+def prepare_output(name: str, type_: str, mode: str, location: Location, fresh: bool = True) -> PreparedOutput:
+    """A staging place for one output; nothing reaches the destination before `finalize(True)`.
+
+    The place is the same for every run writing that destination (a parallel job's resume finds its
+    staged rows there); `fresh` empties what an earlier failed run left, so it is never published.
+    """
     if mode not in ("rw_mount", "upload", "direct"):
         raise DataError(f"output {name!r}: unknown mode {mode!r}", hint="use rw_mount or upload")
     if location.local_path is not None and mode != "upload":  # rw_mount on local data: the step writes in place
@@ -340,6 +344,8 @@ def prepare_output(name: str, type_: str, mode: str, location: Location) -> Prep
         raise DataError(f"output {name!r}: {location.uri} is not writable locally",
                         hint="declare its datastore in amlrun.yaml")
     staging = staging_root / "data"
+    if fresh:
+        shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True, exist_ok=True)
     (staging_root / "FAILED").unlink(missing_ok=True)
     leaf = (location.local_path.name if location.local_path is not None else location.path.rsplit("/", 1)[-1]) \

@@ -78,8 +78,10 @@ def build_process_env(plan: StepPlan, inputs: dict[str, Any], outputs: dict[str,
     return apply_step_env(env, plan.data_env)
 
 
-def stage_step(plan: StepPlan) -> tuple[Path, dict[str, Any], dict[str, PreparedOutput]]:
-    """Snapshot code, make inputs available and outputs exist. Returns (cwd, inputs, outputs)."""
+def stage_step(plan: StepPlan, fresh_outputs: bool = True) -> tuple[Path, dict[str, Any], dict[str, PreparedOutput]]:
+    """Snapshot code, make inputs available and outputs exist. Returns (cwd, inputs, outputs).
+
+    `fresh_outputs=False` keeps what an earlier attempt staged (a parallel job continues its rows)."""
     code_target = plan.run_dir / "code"
     if plan.code_dir is not None:
         summary = take_snapshot(plan.code_dir, code_target)
@@ -97,7 +99,8 @@ def stage_step(plan: StepPlan) -> tuple[Path, dict[str, Any], dict[str, Prepared
             assert item.location is not None, f"input {name} was not connected"
             assets[name] = (item.type, item.mode, item.location)
     inputs.update(materialize_inputs(assets, plan.run_dir))
-    outputs = {name: prepare_output(name, out.type, out.mode, out.location) for name, out in plan.outputs.items()}
+    outputs = {name: prepare_output(name, out.type, out.mode, out.location, fresh=fresh_outputs)
+               for name, out in plan.outputs.items()}
     return code_target, inputs, outputs
 
 
@@ -123,16 +126,19 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
             out.finalize(ok)
     except AmlrunError as exc:  # publishing failed (an upload): the step's outputs are not there
         return StepOutcome("Failed", result.exit_code, exc.render(), result.duration)
+    # staged outputs of a failed step stay aside (never published): say where, for `amlrun show`
+    extra = {"unpublished": {n: str(o.local_path) for n, o in outputs.items() if o.staging is not None}} \
+        if not ok and any(o.staging is not None for o in outputs.values()) else {}
     if result.canceled:
-        return StepOutcome("Canceled", result.exit_code, "canceled", result.duration)
+        return StepOutcome("Canceled", result.exit_code, "canceled", result.duration, extra)
     if result.timed_out:
         return StepOutcome("Failed", result.exit_code, f"timed out after limits.timeout={plan.timeout}s",
-                           result.duration)
+                           result.duration, extra)
     if result.exit_code != 0:
-        return StepOutcome("Failed", result.exit_code, _exit_reason(result.exit_code), result.duration)
+        return StepOutcome("Failed", result.exit_code, _exit_reason(result.exit_code), result.duration, extra)
     if changed:
         return StepOutcome("Failed", 0, "the step modified read-only input files: " + ", ".join(changed[:10]),
-                           result.duration)
+                           result.duration, extra)
     return StepOutcome("Completed", 0, None, result.duration)
 
 

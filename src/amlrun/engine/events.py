@@ -9,9 +9,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["PlainReporter", "Reporter", "SilentReporter"]
+__all__ = ["LoggingReporter", "PlainReporter", "Reporter", "SilentReporter", "report_outputs"]
 
 
 class Reporter:
@@ -60,3 +61,45 @@ class PlainReporter(Reporter):
             if not line.endswith("\n"):
                 self.out.write("\n")
             self.out.flush()
+
+
+class LoggingReporter(Reporter):
+    """Pass events on, and keep them in a run's `user_logs/std_log.txt` (what `amlrun logs` prints).
+
+    A pipeline's log holds its steps' events (`prefix_steps`); it owns its inner reporter (`close_inner`),
+    a parallel step's log does not (the pipeline or job around it closes that).
+    """
+
+    def __init__(self, inner: Reporter, log_file: Path, prefix_steps: bool = False, close_inner: bool = False) -> None:
+        self.inner = inner
+        self.prefix_steps = prefix_steps
+        self.close_inner = close_inner
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._lock = threading.Lock()
+
+    def event(self, kind: str, step: str | None = None, **data: Any) -> None:
+        message = data.get("message") or kind
+        where = f"{step}: " if step and self.prefix_steps else ""
+        with self._lock:
+            if not self._log.closed:
+                self._log.write(f"{time.strftime('%H:%M:%S')} {where}{message}\n")
+                self._log.flush()
+        self.inner.event(kind, step, **data)
+
+    def log_line(self, step: str | None, line: str) -> None:
+        self.inner.log_line(step, line)
+
+    def close(self) -> None:
+        with self._lock:
+            self._log.close()
+        if self.close_inner:
+            self.inner.close()
+
+
+def report_outputs(reporter: Reporter, outputs: dict[str, str], rows: str | None = None) -> None:
+    """Say where a finished run's outputs are (as `show` does), so nobody has to look them up."""
+    for name, where in outputs.items():
+        reporter.event("output", message=f"output {name} -> {where}")
+    if rows and not any(rows == where for where in outputs.values()):
+        reporter.event("output", message=f"rows (append_row_to) -> {rows}")

@@ -22,7 +22,7 @@ from typing import Any
 from amlrun.data.locations import DataContext, Location
 from amlrun.engine.cache import StepCache, cache_key
 from amlrun.engine.command_step import StepOutcome, run_command_step
-from amlrun.engine.events import PlainReporter, Reporter
+from amlrun.engine.events import LoggingReporter, PlainReporter, Reporter, report_outputs
 from amlrun.engine.pipeline_plan import PipelinePlan, PlannedStep, plan_pipeline
 from amlrun.engine.scheduler import FINISHED_OK, Scheduler, overall_status
 from amlrun.errors import RunError
@@ -59,12 +59,12 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
                            "overrides": [list(o) for o in request.overrides],
                            "force_rerun": bool(request.force_rerun),
                            "only_step": only,
-                           "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()},
+                           "outputs": {k: str(o.location.local_path or o.location.uri) for k, o in plan.outputs.items()},
                        })
     execution = _Execution(plan, store, record, reporter, cancel, request.max_parallel,
                            request.max_workers, force_rerun=request.force_rerun)
     write_spec_copy(node, run_dir)
-    execution.reporter = _live_or(reporter)
+    execution.reporter = _logged(_live_or(reporter), run_dir)
     return execution.run(only=only)
 
 
@@ -80,9 +80,10 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     plan = plan_pipeline(node, DataContext.for_project(store.root, Path(record.spec_path)), record.name, Path(record.run_dir))
     previous = {r.extra.get("step_path"): r for r in _descendants(store, record.name)}
     finished = {path: r for path, r in previous.items() if r.status in FINISHED_OK and path in plan.steps}
-    reporter.event("resume", message=f"resuming {record.name}: {len(finished)} of {len(plan.steps)} steps "
-                   "already finished")
-    execution = _Execution(plan, store, record, _live_or(reporter), cancel, max_parallel, max_workers,
+    logged = _logged(_live_or(reporter), Path(record.run_dir))
+    logged.event("resume", message=f"resuming {record.name}: {len(finished)} of {len(plan.steps)} steps "
+                 "already finished")
+    execution = _Execution(plan, store, record, logged, cancel, max_parallel, max_workers,
                            force_rerun=bool(record.extra.get("force_rerun")))
     return execution.run(only=record.extra.get("only_step"), finished=finished,
                          created={path: r.created for path, r in previous.items() if path})
@@ -95,6 +96,11 @@ def _live_or(reporter: Reporter) -> Reporter:
 
         return LiveReporter()
     return reporter
+
+
+def _logged(reporter: Reporter, run_dir: Path) -> Reporter:
+    """Keep the pipeline's events (steps starting, finishing, the summary) as its log, for `amlrun logs RUN`."""
+    return LoggingReporter(reporter, run_dir / "user_logs" / "std_log.txt", prefix_steps=True, close_inner=True)
 
 
 def _descendants(store: RunStore, name: str) -> list[RunRecord]:
@@ -268,6 +274,8 @@ class _Execution:
         note = self._reused_note(scheduler)
         if note:
             self.reporter.event("note", message=note)
+        if status == "Completed" and not self.record.extra.get("only_step"):
+            report_outputs(self.reporter, self.record.extra.get("outputs") or {})
         self.reporter.event("finished", message=f"pipeline {self.record.name} {status}"
                             + (f": {error}" if error else f" in {self.record.duration or 0:.1f}s"))
         self.reporter.close()
@@ -391,8 +399,9 @@ class _Execution:
                  or {n: str(o.location.local_path) for n, o in step.plan.outputs.items()},
                  "output_hashes": {n: o["hash"] for n, o in outputs.items()},
                  "command": command_file.read_text().strip() if command_file.exists() else None}
-        if outcome.extra.get("parallel"):
-            extra["parallel"] = outcome.extra["parallel"]
+        for kept in ("parallel", "append_row_file", "unpublished"):
+            if outcome.extra.get(kept):
+                extra[kept] = outcome.extra[kept]
         self.store.update(rec, status=outcome.status, ended=ended, exit_code=outcome.exit_code,
                           error=outcome.error, extra=extra)
 

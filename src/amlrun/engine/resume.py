@@ -22,7 +22,7 @@ def resume_run(name: str, store_root: Path | None = None, max_parallel: int | No
     """
     store = RunStore(store_root or find_store_root())
     record = store.get(name)
-    if record.status == "Completed":
+    if record.status == "Completed" and not _failed_mini_batches(record):
         raise RunError(f"run {record.name} already completed; nothing to resume",
                        hint="use `amlrun run` to run the job again")
     if record.parent is not None:
@@ -40,3 +40,9 @@ def resume_run(name: str, store_root: Path | None = None, max_parallel: int | No
         return resume_parallel_job(record, store, reporter, cancel, max_workers=max_workers)
     raise RunError(f"run {record.name} is a {record.type} job, which has nothing to resume partially",
                    hint=f"run it again: `amlrun run {record.spec_path}`")
+
+
+def _failed_mini_batches(record: RunRecord) -> int:
+    """Failed mini-batches of a parallel run that still Completed (within its error thresholds)."""
+    counts = record.extra.get("parallel") if record.type == "parallel" else None
+    return int((counts or {}).get("failed") or 0)

@@ -12,7 +12,7 @@ import yaml
 
 from amlrun.data.locations import DataContext
 from amlrun.engine.command_step import run_command_step
-from amlrun.engine.events import PlainReporter, Reporter
+from amlrun.engine.events import PlainReporter, Reporter, report_outputs
 from amlrun.engine.naming import check_run_name, new_run_name
 from amlrun.engine.planner import plan_command_like
 from amlrun.engine.process import cancel_on_interrupt
@@ -48,11 +48,17 @@ def run_job(request: RunRequest, reporter: Reporter | None = None,
             cancel: threading.Event | None = None) -> RunRecord:
     """Run a job file to a terminal state and return its record (Failed is a result, not an error)."""
     node = load_checked_job(request.file, request.overrides)  # every problem at once, as `check` lists them
+    if request.step and node.kind != "pipeline":
+        raise UsageError(f"--step names a step of a pipeline, but {request.file.name} is a {node.kind} job",
+                         hint=f"drop --step: `amlrun run {request.file}` runs the whole job")
     store = open_store(request.store_root, request.file.parent)
     name = check_run_name(request.name) if request.name else new_run_name()
     if store.exists(name):
         raise UsageError(f"a run named {name!r} already exists", hint="choose another --name or omit it")
     reporter = reporter or PlainReporter(prefix_steps=node.kind == "pipeline")
+    if request.store_root is None and find_store_root(Path.cwd()) != store.root:
+        reporter.event("note", message=f"this run is kept in {store.root} (the job file's project), not in this "
+                       f"folder's: to see it from here, `amlrun show {name} --store {store.root}`")
     data = DataContext.for_project(store.root, request.file)
     if node.kind == "command":
         return _run_command_job(node, request, store, data, name, reporter, cancel)
@@ -94,7 +100,10 @@ def _run_command_job(node: Node, request: RunRequest, store: RunStore, data: Dat
                      "command": (run_dir / "command.sh").read_text().strip() if (run_dir / "command.sh").exists()
                      else None,
                      "outputs": {k: str(o.location.local_path or o.location.uri) for k, o in plan.outputs.items()},
+                     **outcome.extra,
                  })
+    if outcome.status == "Completed":
+        report_outputs(reporter, record.extra["outputs"])
     reporter.event("finished", message=f"run {name} {outcome.status}"
                    + (f": {outcome.error}" if outcome.error else f" in {outcome.duration:.1f}s"))
     return record

@@ -14,8 +14,14 @@ from amlrun.store.steps import resolve_step
 __all__ = ["find_step", "print_logs", "print_run", "print_runs"]
 
 
-def _store(root: Path | None) -> RunStore:
-    return RunStore(root or find_store_root())
+def _store(root: Path | None, name: str | None = None) -> RunStore:
+    """The run store; looking at runs never creates one (no stray `.amlrun/` where nothing ran)."""
+    root = root or find_store_root()
+    if not (root / "runs.db").exists():
+        raise RunError(f"no run named {name!r} in {root}" if name else f"no runs yet in {root}",
+                       hint="runs are kept in the project of the job file (the nearest folder with amlrun.yaml, "
+                       ".git or pyproject.toml) or in $AMLRUN_HOME; run this there, or pass --store")
+    return RunStore(root)
 
 
 def _when(ts: float | None) -> str:
@@ -24,13 +30,17 @@ def _when(ts: float | None) -> str:
 
 def _dur(record: RunRecord) -> str:
     d = record.duration
-    return f"{d:.1f}s" if d is not None else "-"
+    return f"{d:.1f}s" if d is not None and record.status != "Reused" else "-"  # a Reused step ran nothing
 
 
 def print_runs(root: Path | None, limit: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    root = root or find_store_root()
+    if not (root / "runs.db").exists():
+        print(f"no runs yet in {root}", file=sys.stderr)
+        return
     store = _store(root)
     records = store.recent(limit)
     if not records:
@@ -65,7 +75,7 @@ def _status(record: RunRecord) -> str:
 
 
 def print_run(root: Path | None, name: str, step: str | None = None) -> None:
-    store = _store(root)
+    store = _store(root, name)
     record = store.get(name)
     if step:
         record = find_step(store, record, step)
@@ -91,8 +101,11 @@ def print_run(root: Path | None, name: str, step: str | None = None) -> None:
     command = record.extra.get("command")
     if command:
         lines.append(f"command:   {command}")
+    unpublished = record.extra.get("unpublished") or {}
     for key, value in (record.extra.get("outputs") or {}).items():
-        lines.append(f"output:    {key} -> {value}")
+        aside = (f" (not published: the run did not succeed; what it wrote is in {unpublished[key]}"
+                 " until the next run writing there)") if key in unpublished else ""
+        lines.append(f"output:    {key} -> {value}{aside}")
     lines.extend(_parallel_lines(record))
     print("\n".join(lines))
     _print_children(store, record, indent="")
@@ -153,7 +166,7 @@ def _log_record(store: RunStore, run: RunRecord, step: str) -> RunRecord:
 
 
 def print_logs(root: Path | None, name: str, follow: bool = False, step: str | None = None) -> None:
-    store = _store(root)
+    store = _store(root, name)
     record = store.get(name)
     if step:
         record = _log_record(store, record, step)
@@ -185,6 +198,11 @@ def print_logs(root: Path | None, name: str, follow: bool = False, step: str | N
                 continue
             break
         time.sleep(0.2)
+    if record.type == "pipeline":
+        steps = [p for p, r in _steps_of(store, record.name).items() if r.type != "pipeline"]
+        if steps:
+            print(f"[amlrun] {record.name} is a pipeline: this log has its steps' events; a step's own output: "
+                  f"`amlrun logs {record.name} --step {steps[0]}` (steps: {', '.join(steps)})", file=sys.stderr)
 
 
 def _parallel_lines(record: RunRecord) -> list[str]:

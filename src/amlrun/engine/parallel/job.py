@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.data.locations import DataContext
-from amlrun.engine.events import Reporter
+from amlrun.engine.events import Reporter, report_outputs
 from amlrun.engine.parallel.plan import plan_parallel_step
 from amlrun.engine.parallel.step import run_parallel_step
 from amlrun.errors import RunError
@@ -39,6 +39,8 @@ def _execute(node: Node, record: RunRecord, store: RunStore, data: DataContext, 
     counts = outcome.extra.get("parallel") or {}
     detail = (f": {counts.get('succeeded', 0)}/{counts.get('mini_batches', 0)} mini-batches succeeded, "
               f"{counts.get('items_failed', 0)} items failed") if counts else ""
+    if outcome.status == "Completed":
+        report_outputs(reporter, outcome.extra.get("outputs") or {}, outcome.extra.get("append_row_file"))
     reporter.event("finished", message=f"run {record.name} {outcome.status}{detail}"
                    + (f" ({outcome.error})" if outcome.error else f" in {outcome.duration:.1f}s"))
     return record

@@ -7,35 +7,12 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from amlrun.engine.events import Reporter
 from amlrun.engine.parallel.driver import Stats
 
-__all__ = ["LoggingReporter", "ProgressView", "describe"]
-
-
-class LoggingReporter(Reporter):
-    """Pass events on, and keep them in the run's `user_logs/std_log.txt` (what `amlrun logs` prints)."""
-
-    def __init__(self, inner: Reporter, log_file: Path) -> None:
-        self.inner = inner
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-
-    def event(self, kind: str, step: str | None = None, **data: Any) -> None:
-        message = data.get("message") or kind
-        stamp = time.strftime("%H:%M:%S")
-        self._log.write(f"{stamp} {message}\n")
-        self._log.flush()
-        self.inner.event(kind, step, **data)
-
-    def log_line(self, step: str | None, line: str) -> None:
-        self.inner.log_line(step, line)
-
-    def close(self) -> None:
-        self._log.close()
+__all__ = ["ProgressView", "describe"]
 
 
 def describe(stats: Stats) -> str:

@@ -22,12 +22,12 @@ from amlrun.engine.command_step import (
     stage_step,
     staging_failure,
 )
-from amlrun.engine.events import Reporter
+from amlrun.engine.events import LoggingReporter, Reporter
 from amlrun.engine.parallel.driver import WorkerSpec, drive
 from amlrun.engine.parallel.journal import Journal
 from amlrun.engine.parallel.partition import PartitionRequest
 from amlrun.engine.parallel.plan import ParallelSettings, apply_prs_flags
-from amlrun.engine.parallel.progress import LoggingReporter, ProgressView
+from amlrun.engine.parallel.progress import ProgressView
 from amlrun.engine.parallel.summary import append_error_log, write_summary
 from amlrun.engine.plan import StepPlan
 from amlrun.errors import AmlrunError, DataError
@@ -44,7 +44,7 @@ def worker_count(settings: ParallelSettings, max_workers: int | None) -> tuple[i
     if wanted <= cap:
         return wanted, None
     source = "--max-workers" if max_workers else "the CPU count"
-    return cap, (f"running {cap} worker processes instead of {wanted} (instance_count "
+    return cap, (f"running {cap} worker process{'es' if cap != 1 else ''} instead of {wanted} (instance_count "
                  f"{settings.instance_count} x max_concurrency_per_instance {settings.max_concurrency_per_instance})"
                  f": capped by {source}")
 
@@ -85,7 +85,7 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
     settings = ParallelSettings.from_dict(plan.parallel)
     step = plan.name if plan.node is not None and plan.run_dir.parent.name == "steps" else None
     try:
-        code_dir, inputs, outputs = stage_step(plan)
+        code_dir, inputs, outputs = stage_step(plan, fresh_outputs=False)
         rendered = render_command(dataclasses.replace(plan, command=settings.program_arguments), inputs, outputs)
         argv = shlex.split(rendered)
         for note in apply_prs_flags(settings, argv):
@@ -147,7 +147,8 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
         journal.close()
     for out in outputs.values():
         out.finalize(result.status == "Completed")
-    extra = {"parallel": counts, "outputs": {k: str(o.location.local_path) for k, o in plan.outputs.items()}}
+    extra = {"parallel": counts, "outputs": {k: str(o.location.local_path or o.location.uri)
+                                         for k, o in plan.outputs.items()}}
     if out_file is not None:
         extra["append_row_file"] = str(out_file)
     code = 0 if result.status == "Completed" else FAILED_EXIT_CODE
