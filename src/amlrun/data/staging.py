@@ -18,9 +18,10 @@ Outputs
   failed step wrote stays there (as in the service) and the run record says the step failed.
 - `upload` (any datastore) and `rw_mount` on a blob datastore: the step writes to a staging folder
   under the store, published (moved or uploaded) only when the step succeeds; rw_mount is mirrored
-  once at the end, not live. The staging folder is named after the destination, so a resumed step
-  continues with what it had written; a failed step's files stay there, marked `FAILED`, and never
-  reach the destination.
+  once at the end, not live. The staging folder is named after the destination and the step run
+  writing it (two steps sharing one destination never share a staging folder). A command step starts
+  from an empty one; a resumed parallel step continues with what it had written. A failed step's
+  files stay there, marked `FAILED`, and never reach the destination.
 """
 
 from __future__ import annotations
@@ -323,11 +324,13 @@ def _same_device(a: str | Path, b: Path) -> bool:
         return False
 
 
-def prepare_output(name: str, type_: str, mode: str, location: Location, fresh: bool = True) -> PreparedOutput:
+def prepare_output(name: str, type_: str, mode: str, location: Location, fresh: bool = True,
+                   owner: str | Path | None = None) -> PreparedOutput:
     """A staging place for one output; nothing reaches the destination before `finalize(True)`.
 
-    The place is the same for every run writing that destination (a parallel job's resume finds its
-    staged rows there); `fresh` empties what an earlier failed run left, so it is never published.
+    The place is the same each time `owner` (the step's run folder) writes that destination, so a
+    resumed parallel job finds its staged rows there; `fresh` empties what an earlier failed attempt
+    left, so it is never published.
     """
     if mode not in ("rw_mount", "upload", "direct"):
         raise DataError(f"output {name!r}: unknown mode {mode!r}", hint="use rw_mount or upload")
@@ -335,7 +338,7 @@ def prepare_output(name: str, type_: str, mode: str, location: Location, fresh: 
         path = location.local_path
         (path.parent if type_ == "uri_file" else path).mkdir(parents=True, exist_ok=True)
         return PreparedOutput(name, path, location, type_)
-    key = object_key("output", location.uri, location.local_path)[:24]
+    key = object_key("output", location.uri, location.local_path, owner)[:24]
     if location.context is not None:
         staging_root = location.context.store_root / "staging" / key
     elif location.local_path is not None:

@@ -99,7 +99,7 @@ def stage_step(plan: StepPlan, fresh_outputs: bool = True) -> tuple[Path, dict[s
             assert item.location is not None, f"input {name} was not connected"
             assets[name] = (item.type, item.mode, item.location)
     inputs.update(materialize_inputs(assets, plan.run_dir))
-    outputs = {name: prepare_output(name, out.type, out.mode, out.location, fresh=fresh_outputs)
+    outputs = {name: prepare_output(name, out.type, out.mode, out.location, fresh=fresh_outputs, owner=plan.run_dir)
                for name, out in plan.outputs.items()}
     return code_target, inputs, outputs
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from amlrun.errors import RunError, UsageError
 
-__all__ = ["RunRecord", "RunStore", "TERMINAL_STATES", "find_store_root"]
+__all__ = ["RunRecord", "RunStore", "TERMINAL_STATES", "find_store_root", "refuse_file_as_store"]
 
 TERMINAL_STATES = {"Completed", "Failed", "Canceled", "Skipped", "Reused"}
 
@@ -83,6 +83,12 @@ def find_store_root(start: Path | None = None) -> Path:
         if any((folder / marker).exists() for marker in ("amlrun.yaml", ".git", "pyproject.toml")):
             return folder / ".amlrun"
     return here / ".amlrun"
+
+
+def refuse_file_as_store(root: Path) -> None:
+    """Looking at runs creates nothing, but a store path that is a file is still an error, not 'no runs'."""
+    if root.is_file():
+        raise _store_folder_error(root, NotADirectoryError(str(root)))
 
 
 def _store_folder_error(root: Path, exc: OSError) -> UsageError:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from amlrun.errors import RunError, UsageError
-from amlrun.store.records import TERMINAL_STATES, RunRecord, RunStore, find_store_root
+from amlrun.store.records import TERMINAL_STATES, RunRecord, RunStore, find_store_root, refuse_file_as_store
 from amlrun.store.steps import resolve_step
 
 __all__ = ["find_step", "print_logs", "print_run", "print_runs"]
@@ -17,6 +17,7 @@ __all__ = ["find_step", "print_logs", "print_run", "print_runs"]
 def _store(root: Path | None, name: str | None = None) -> RunStore:
     """The run store; looking at runs never creates one (no stray `.amlrun/` where nothing ran)."""
     root = root or find_store_root()
+    refuse_file_as_store(root)
     if not (root / "runs.db").exists():
         raise RunError(f"no run named {name!r} in {root}" if name else f"no runs yet in {root}",
                        hint="runs are kept in the project of the job file (the nearest folder with amlrun.yaml, "
@@ -38,6 +39,7 @@ def print_runs(root: Path | None, limit: int) -> None:
     from rich.table import Table
 
     root = root or find_store_root()
+    refuse_file_as_store(root)
     if not (root / "runs.db").exists():
         print(f"no runs yet in {root}", file=sys.stderr)
         return
