@@ -75,6 +75,9 @@ def test_a_pipeline_reads_two_blob_stores_and_a_local_one_and_uploads_to_a_third
     merged = azurite.read(results, "pipe/merged/merged.txt").decode().splitlines()
     assert merged == ["lake 0", "lake 1", "lake 2", "raw x", "raw y", "local z"]
     assert azurite.read(results, "pipe/summary/count.txt") == b"6 lines\n"
+    # steps stage side by side: each data line says whose it is
+    assert "data: merge: inputs.a: fetched 3 files" in result.err and "data: merge: inputs.b: fetched 2" in result.err
+    assert "data: count: outputs.summary: uploaded 1 file" in result.err
     assert_no_secret(blob_project, store, blob_project["dir"], texts=(result.text,))
 
 

@@ -114,8 +114,12 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def materialize_input(name: str, type_: str, mode: str, location: Location, work_dir: Path) -> MaterializedInput:
-    """Make one data input available in `mode`; `work_dir` is the step's run folder."""
+def materialize_input(name: str, type_: str, mode: str, location: Location, work_dir: Path,
+                      step: str | None = None) -> MaterializedInput:
+    """Make one data input available in `mode`; `work_dir` is the step's run folder.
+
+    `step` names the pipeline step in progress and summary lines (several steps stage at once).
+    """
     if mode not in KNOWN_INPUT_MODES:
         raise DataError(f"input {name!r}: unknown mode {mode!r}", hint=f"use one of {', '.join(KNOWN_INPUT_MODES)}")
     if mode == "direct":
@@ -123,10 +127,11 @@ def materialize_input(name: str, type_: str, mode: str, location: Location, work
                                  else location.uri)
     target = work_dir / "inputs" / name
     _remove_tree(target)
+    what = f"{step}: inputs.{name}" if step else f"inputs.{name}"
     if location.is_blob:
-        item = _materialize_remote(name, type_, mode, location, target)
+        item = _materialize_remote(name, type_, mode, location, target, what)
     else:
-        item = _materialize_local(name, type_, mode, location, target)
+        item = _materialize_local(name, type_, mode, location, target, what)
     if type_ == "mltable" and location.context is not None and item.value != str(location.local_path):
         from amlrun.data.mltable import localize_mltable_file
 
@@ -140,18 +145,20 @@ def materialize_input(name: str, type_: str, mode: str, location: Location, work
     return item
 
 
-def materialize_inputs(requests: dict[str, tuple[str, str, Location]], work_dir: Path) -> dict[str, MaterializedInput]:
+def materialize_inputs(requests: dict[str, tuple[str, str, Location]], work_dir: Path,
+                       step: str | None = None) -> dict[str, MaterializedInput]:
     """All of a step's data inputs (name -> (type, mode, location)) at once.
 
     Inputs in different stores fetch side by side rather than one store after another; the first
     error (in input order) is raised once every fetch has ended.
     """
     if len(requests) <= 1:
-        return {n: materialize_input(n, t, m, loc, work_dir) for n, (t, m, loc) in requests.items()}
+        return {n: materialize_input(n, t, m, loc, work_dir, step) for n, (t, m, loc) in requests.items()}
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(4, len(requests)), thread_name_prefix="amlrun-input") as pool:
-        futures = {n: pool.submit(materialize_input, n, t, m, loc, work_dir) for n, (t, m, loc) in requests.items()}
+        futures = {n: pool.submit(materialize_input, n, t, m, loc, work_dir, step)
+                   for n, (t, m, loc) in requests.items()}
     return {n: f.result() for n, f in futures.items()}
 
 
@@ -164,7 +171,8 @@ def _check_local_source(name: str, type_: str, source: Path) -> None:
                         hint="use `type: uri_folder` or point at a file")
 
 
-def _materialize_local(name: str, type_: str, mode: str, location: Location, target: Path) -> MaterializedInput:
+def _materialize_local(name: str, type_: str, mode: str, location: Location, target: Path,
+                       what: str) -> MaterializedInput:
     assert location.local_path is not None
     source = location.local_path
     _check_local_source(name, type_, source)
@@ -178,11 +186,11 @@ def _materialize_local(name: str, type_: str, mode: str, location: Location, tar
         shutil.copy2(source, target / source.name)
         return MaterializedInput(name, str(target / source.name))
     if location.context is None:  # no store to snapshot into: a private copy still protects the source
-        return _materialize_local(name, type_, "download", location, target)
-    return _snapshot_view(name, source, target, location.context.cache)
+        return _materialize_local(name, type_, "download", location, target, what)
+    return _snapshot_view(name, source, target, location.context.cache, what)
 
 
-def _snapshot_view(name: str, source: Path, target: Path, cache: ObjectCache) -> MaterializedInput:
+def _snapshot_view(name: str, source: Path, target: Path, cache: ObjectCache, what: str) -> MaterializedInput:
     started = time.monotonic()
     files = [(source.name, source)] if source.is_file() else [
         (Path(folder, f).relative_to(source).as_posix(), Path(folder, f))
@@ -213,7 +221,7 @@ def _snapshot_view(name: str, source: Path, target: Path, cache: ObjectCache) ->
     cache.evict(keep=set(keys.values()))
     stats.seconds = time.monotonic() - started
     if stats.files:
-        report(stats.summary("snapshotted", f"inputs.{name}"))
+        report(stats.summary("snapshotted", what))
     expected = {rel: (sizes[rel], SENTINEL_MTIME_NS) for rel in keys}
     value = target / source.name if source.is_file() else target
     return MaterializedInput(name, str(value), view=target, expected=expected, keys=keys, cache=cache, stats=stats)
@@ -227,15 +235,16 @@ def _protect(target: Path) -> None:
     os.chmod(target, 0o555)
 
 
-def _materialize_remote(name: str, type_: str, mode: str, location: Location, target: Path) -> MaterializedInput:
+def _materialize_remote(name: str, type_: str, mode: str, location: Location, target: Path,
+                        what: str) -> MaterializedInput:
     from amlrun.data.transfer import fetch_into_cache, list_remote, upload_files
 
     ds = location.datastore_obj
     assert isinstance(ds, BlobDatastore) and location.context is not None
     cache = location.context.cache
     files = list_remote(ds, location.path, type_ == "uri_file", location.uri)
-    stats = fetch_into_cache(ds, files, cache, f"inputs.{name}")
-    report(stats.summary("fetched", f"inputs.{name}"))
+    stats = fetch_into_cache(ds, files, cache, what)
+    report(stats.summary("fetched", what))
     keys = {f.relative: f.key for f in files}
     for f in files:
         (cache.link if mode in READ_ONLY_MODES else cache.copy_out)(f.key, target / f.relative)
@@ -253,7 +262,7 @@ def _materialize_remote(name: str, type_: str, mode: str, location: Location, ta
             if changed:
                 base = location.path if type_ != "uri_file" else location.path.rsplit("/", 1)[0]
                 pairs = [(target / rel, f"{base}/{rel}".strip("/")) for rel in changed]
-                report(upload_files(ds, pairs, f"inputs.{name}").summary("wrote back", f"inputs.{name}"))
+                report(upload_files(ds, pairs, what).summary("wrote back", what))
 
         return MaterializedInput(name, value, after=write_back, stats=stats)
     return MaterializedInput(name, value, stats=stats)
@@ -270,6 +279,7 @@ class PreparedOutput:
     staging: Path | None = None
     published: bool = False
     stats: TransferStats | None = None
+    step: str | None = None  # the pipeline step writing it, for the summary line
 
     def finalize(self, succeeded: bool) -> None:
         """Publish the output if the step succeeded; otherwise keep it aside, marked as failed."""
@@ -313,8 +323,9 @@ class PreparedOutput:
             assert self.staging is not None
             pairs = [(Path(folder) / f, f"{base}/{(Path(folder) / f).relative_to(self.staging).as_posix()}".strip("/"))
                      for folder, _, files in os.walk(self.staging) for f in files]
-        self.stats = upload_files(self.location.datastore_obj, pairs, f"outputs.{self.name}")
-        report(self.stats.summary("uploaded", f"outputs.{self.name}"))
+        what = f"{self.step}: outputs.{self.name}" if self.step else f"outputs.{self.name}"
+        self.stats = upload_files(self.location.datastore_obj, pairs, what)
+        report(self.stats.summary("uploaded", what))
 
 
 def _same_device(a: str | Path, b: Path) -> bool:
@@ -325,7 +336,7 @@ def _same_device(a: str | Path, b: Path) -> bool:
 
 
 def prepare_output(name: str, type_: str, mode: str, location: Location, fresh: bool = True,
-                   owner: str | Path | None = None) -> PreparedOutput:
+                   owner: str | Path | None = None, step: str | None = None) -> PreparedOutput:
     """A staging place for one output; nothing reaches the destination before `finalize(True)`.
 
     The place is the same each time `owner` (the step's run folder) writes that destination, so a
@@ -354,4 +365,4 @@ def prepare_output(name: str, type_: str, mode: str, location: Location, fresh: 
     leaf = (location.local_path.name if location.local_path is not None else location.path.rsplit("/", 1)[-1]) \
         or name
     local_path = staging / leaf if type_ == "uri_file" else staging
-    return PreparedOutput(name, local_path, location, type_, staging)
+    return PreparedOutput(name, local_path, location, type_, staging, step=step)

@@ -98,8 +98,10 @@ def stage_step(plan: StepPlan, fresh_outputs: bool = True) -> tuple[Path, dict[s
         else:
             assert item.location is not None, f"input {name} was not connected"
             assets[name] = (item.type, item.mode, item.location)
-    inputs.update(materialize_inputs(assets, plan.run_dir))
-    outputs = {name: prepare_output(name, out.type, out.mode, out.location, fresh=fresh_outputs, owner=plan.run_dir)
+    step = plan.name if plan.node.path else None  # a pipeline's step: name it in the data lines
+    inputs.update(materialize_inputs(assets, plan.run_dir, step))
+    outputs = {name: prepare_output(name, out.type, out.mode, out.location, fresh=fresh_outputs, owner=plan.run_dir,
+                                    step=step)
                for name, out in plan.outputs.items()}
     return code_target, inputs, outputs
 
