@@ -154,7 +154,7 @@ def _failure(status: int, blob: str, container: str, error_code: str | None) -> 
                      hint="check the datastore with `amlrun datastores`")
 
 
-def _get(access: ReadAccess, container: str, item: BlobGet, on_bytes: Callable[[int], None],
+def _get(manager: Any, access: ReadAccess, container: str, item: BlobGet, on_bytes: Callable[[int], None],
          on_done: Callable[[BlobGet], None]) -> None:
     import urllib3
 
@@ -165,7 +165,7 @@ def _get(access: ReadAccess, container: str, item: BlobGet, on_bytes: Callable[[
     for attempt in range(1, ATTEMPTS + 1):
         written = 0
         try:
-            response = _manager_for(url).request("GET", url, headers=headers, preload_content=False)
+            response = manager.request("GET", url, headers=headers, preload_content=False)
             try:
                 if response.status != 200:
                     raise _failure(response.status, item.blob, container, response.headers.get("x-ms-error-code"))
@@ -197,7 +197,8 @@ def download_all(access: ReadAccess, container: str, items: Iterable[BlobGet],
     `on_done(item)` runs on the pool thread right after the item's file is complete (committing it to
     a cache there overlaps that work with the transfers still running).
     """
-    futures: list[Future[None]] = [_shared_executor().submit(_get, access, container, item, on_bytes, on_done)
+    manager = _manager_for(access.container_url)  # one proxy decision per container, not per blob
+    futures: list[Future[None]] = [_shared_executor().submit(_get, manager, access, container, item, on_bytes, on_done)
                                    for item in items]
     first: BaseException | None = None
     for future in futures:
