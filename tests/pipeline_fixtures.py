@@ -6,7 +6,8 @@ from pathlib import Path
 
 from amlrun.store.records import RunRecord, RunStore
 
-__all__ = ["LONG_FORM_PIPELINE", "ran_steps", "shown_steps", "step_records", "write_diamond", "write_nested"]
+__all__ = ["LONG_FORM_PIPELINE", "ran_steps", "shown_steps", "step_records", "write_diamond", "write_nested",
+           "write_stamp_pipeline"]
 
 
 def step_records(store: Path, run: str) -> dict[str, RunRecord]:
@@ -166,4 +167,20 @@ def write_nested(write) -> Path:
               result: ${{parent.jobs.quadruple.outputs.result}}
             outputs:
               copy: ${{parent.outputs.final}}
+    """)
+
+
+def write_stamp_pipeline(write, log: Path) -> Path:
+    """A pipeline whose one step comes from an `is_deterministic: false` component appending `stamp` to `log`."""
+    write("nd/stamp.yml", f"""
+        type: command
+        is_deterministic: false
+        command: echo stamp >> {log}
+    """)
+    return write("nd/pipeline.yml", """
+        type: pipeline
+        jobs:
+          stamp:
+            type: command
+            component: ./stamp.yml
     """)

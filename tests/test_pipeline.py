@@ -12,7 +12,14 @@ from pathlib import Path
 
 from amlrun.store.records import RunStore
 from conftest import EXAMPLES, SRC
-from pipeline_fixtures import LONG_FORM_PIPELINE, ran_steps, step_records, write_diamond, write_nested
+from pipeline_fixtures import (
+    LONG_FORM_PIPELINE,
+    ran_steps,
+    step_records,
+    write_diamond,
+    write_nested,
+    write_stamp_pipeline,
+)
 
 BLOB = Path("datastores") / "workspaceblobstore" / "azureml"
 
@@ -184,18 +191,7 @@ def test_nested_pipeline_component(amlrun, write, store: Path) -> None:
 
 def test_non_deterministic_component_always_runs(amlrun, write, tmp_path: Path) -> None:
     log = tmp_path / "ran.txt"
-    write("nd/stamp.yml", f"""
-        type: command
-        is_deterministic: false
-        command: echo stamp >> {log}
-    """)
-    job = write("nd/pipeline.yml", """
-        type: pipeline
-        jobs:
-          stamp:
-            type: command
-            component: ./stamp.yml
-    """)
+    job = write_stamp_pipeline(write, log)
     forced = write("nd/forced.yml", f"""
         type: pipeline
         settings:

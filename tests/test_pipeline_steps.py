@@ -9,7 +9,7 @@ import pytest
 
 from amlrun.errors import UsageError
 from amlrun.store.steps import resolve_step
-from pipeline_fixtures import ran_steps, shown_steps, write_diamond, write_nested
+from pipeline_fixtures import ran_steps, shown_steps, write_diamond, write_nested, write_stamp_pipeline
 
 
 def test_step_runs_only_what_it_needs_and_reuses_itself_when_unchanged(amlrun, write, tmp_path: Path) -> None:
@@ -65,18 +65,7 @@ def test_step_with_failing_upstream_is_skipped(amlrun, write, tmp_path: Path) ->
 
 def test_non_deterministic_step_always_runs(amlrun, write, tmp_path: Path) -> None:
     log = tmp_path / "ran.txt"
-    write("nd/stamp.yml", f"""
-        type: command
-        is_deterministic: false
-        command: echo stamp >> {log}
-    """)
-    job = write("nd/pipeline.yml", """
-        type: pipeline
-        jobs:
-          stamp:
-            type: command
-            component: ./stamp.yml
-    """)
+    job = write_stamp_pipeline(write, log)
     for name in ("s1", "s2"):
         result = amlrun("run", job, "--step", "stamp", "--name", name)
         assert result.code == 0, result.text
