@@ -110,9 +110,13 @@ def test_a_missing_container_or_a_wrong_key_fails_the_run_in_one_paragraph(
                   endpoint: "{azurite.endpoint(ACCOUNT1)}", credential: {{account_key_env: GOOD_KEY}}}}
           badkey: {{type: azure_blob, account_name: {ACCOUNT1}, container_name: present,
                     endpoint: "{azurite.endpoint(ACCOUNT1)}", credential: {{account_key_env: WRONG_KEY}}}}
+          garbled: {{type: azure_blob, account_name: {ACCOUNT1}, container_name: present,
+                     endpoint: "{azurite.endpoint(ACCOUNT1)}", credential: {{account_key_env: GARBLED_KEY}}}}
     """)
-    env = {"GOOD_KEY": KEY1, "WRONG_KEY": wrong_key}
+    env = {"GOOD_KEY": KEY1, "WRONG_KEY": wrong_key, "GARBLED_KEY": "paste-error: not a key!"}
     for store, expected in (("gone", "container 'nosuchcontainer' of datastore 'gone'"),
+                            ("garbled", "account key of datastore 'garbled' (account key from $GARBLED_KEY) is not "
+                                        "valid base64"),
                             ("badkey", "in datastore 'badkey'")):
         job = write(f"proj/{store}.yml", f"""
             type: command
@@ -122,7 +126,7 @@ def test_a_missing_container_or_a_wrong_key_fails_the_run_in_one_paragraph(
         """)
         result = amlrun("run", job, env=env, cwd=tmp_path / "proj")
         assert result.code == 1, result.text
-        assert expected in result.err and "amlrun datastores" in result.err, result.err
+        assert expected in result.err and ("amlrun datastores" in result.err or store == "garbled"), result.err
         assert "Traceback" not in result.text and "internal error" not in result.text
         assert KEY1 not in result.text and wrong_key not in result.text
     assert "was refused (403" in result.err

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from amlrun.data.blob_errors import storage_errors
-from amlrun.data.datastores import BlobDatastore, CredentialMissing, blob_filesystem_kwargs
+from amlrun.data.datastores import BlobDatastore
 from amlrun.errors import DataError
 
 __all__ = ["FETCH_CONCURRENCY", "BlobGet", "ReadAccess", "download_all", "read_access"]
@@ -60,34 +60,17 @@ class BlobGet:
     etag: str | None = None
 
 
-def _credential_kwargs(ds: BlobDatastore) -> dict[str, Any]:
-    try:
-        return blob_filesystem_kwargs(ds.name, ds.public())
-    except CredentialMissing as exc:
-        raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
-
-
-def _connection_string_parts(text: str) -> dict[str, str]:
-    parts = (item.split("=", 1) for item in text.split(";") if "=" in item)
-    return {key.strip().lower(): value.strip() for key, value in parts}
-
-
 def read_access(ds: BlobDatastore) -> ReadAccess:
     """Read access to the datastore's container, from the credential amlrun.yaml names."""
-    kwargs = _credential_kwargs(ds)
     service = ds.service()
     url, _, query = service.get_container_client(ds.container_name).url.partition("?")
     headers = {"x-ms-version": service.api_version}
-    account_key = kwargs.get("account_key")
-    account_name = kwargs.get("account_name") or ds.account_name
-    if "connection_string" in kwargs:
-        parts = _connection_string_parts(kwargs["connection_string"])
-        account_key, account_name = parts.get("accountkey"), parts.get("accountname") or account_name
-    if account_key:
+    shared = ds.shared_key()
+    if shared is not None:
         from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
         now = datetime.now(timezone.utc)
-        query = generate_container_sas(account_name, ds.container_name, account_key=account_key,
+        query = generate_container_sas(shared[0], ds.container_name, account_key=shared[1],
                                        permission=ContainerSasPermissions(read=True),
                                        start=now - timedelta(minutes=5), expiry=now + SAS_LIFETIME)
     elif not query and hasattr(service.credential, "get_token"):  # DefaultAzureCredential: the client's own

@@ -84,16 +84,30 @@ class BlobDatastore:
                                                          initial_backoff=1, increment_base=2, connection_timeout=20)
             return self._clients["service"]
 
+    def credential_kwargs(self) -> dict[str, Any]:
+        """The client arguments for this datastore, secrets read from the variables amlrun.yaml names."""
+        try:
+            return blob_filesystem_kwargs(self.name, self.public())
+        except CredentialMissing as exc:
+            raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
+
+    def shared_key(self) -> tuple[str | None, str] | None:
+        """(account name, account key) when the credential is an account key, given alone or in a connection string."""
+        kw = self.credential_kwargs()
+        if "account_key" in kw:
+            return kw.get("account_name") or self.account_name, kw["account_key"]
+        parts = {k.strip().lower(): v.strip() for k, _, v in
+                 (p.partition("=") for p in kw.get("connection_string", "").split(";") if "=" in p)}
+        if "accountkey" in parts:
+            return parts.get("accountname") or self.account_name, parts["accountkey"]
+        return None
+
     def _make_service(self, **options: Any) -> Any:
         from azure.storage.blob import BlobServiceClient
 
         _quiet_azure_sign_in_warnings()
-
-        try:
-            kw = blob_filesystem_kwargs(self.name, self.public())
-        except CredentialMissing as exc:
-            raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
-        self._check_account_key(kw)
+        self._check_account_key()
+        kw = self.credential_kwargs()
         if "connection_string" in kw:
             return BlobServiceClient.from_connection_string(kw["connection_string"], **options)
         url = self.endpoint or f"https://{self.account_name}.blob.core.windows.net"
@@ -101,19 +115,16 @@ class BlobDatastore:
                       if "account_key" in kw else kw.get("sas_token") or kw.get("credential"))
         return BlobServiceClient(url, credential=None if kw.get("anon") else credential, **options)
 
-    def _check_account_key(self, kw: dict[str, Any]) -> None:
+    def _check_account_key(self) -> None:
         """A key that is not base64 fails deep inside request signing; say so up front, naming its variable."""
         import base64
         import binascii
 
-        key = kw.get("account_key")
-        if key is None and "connection_string" in kw:
-            parts = dict(p.split("=", 1) for p in kw["connection_string"].split(";") if "=" in p)
-            key = parts.get("AccountKey")
-        if key is None:
+        shared = self.shared_key()
+        if shared is None:
             return
         try:
-            base64.b64decode(key, validate=True)
+            base64.b64decode(shared[1], validate=True)
         except (binascii.Error, ValueError):
             raise DataError(f"the account key of datastore {self.name!r} ({credential_kind(self.credential)}) is not "
                             "valid base64", hint="copy the key again from the storage account's Access keys page "
