@@ -42,7 +42,7 @@ def test_a_folder_and_a_missing_file(amlrun, tmp_path: Path) -> None:
     result = amlrun("check", "--no-sdk", "jobs", "nope.yml", cwd=tmp_path)
     assert result.code == 2 and "Traceback" not in result.text
     assert "jobs:1:1: is a folder, not a file (pass the job or component YAML file inside it)" in result.out
-    assert "nope.yml:1:1: file not found" in result.out
+    assert f"nope.yml:1:1: no such file: {tmp_path / 'nope.yml'} (check the spelling and the folder" in result.out
     assert "2 problems found" in result.err
 
 

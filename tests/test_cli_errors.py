@@ -110,3 +110,11 @@ def test_a_broken_entry_script_is_one_line_pointing_at_the_users_code(amlrun, tm
     log = store / "runs" / "broken" / "logs" / "user" / "stderr" / "process000.stderr.txt"
     assert "Traceback" in log.read_text(), "the whole story stays in the worker's log"
 
+
+
+@pytest.mark.parametrize("flag", ["--max-parallel", "--max-workers"])
+def test_zero_parallelism_is_refused_not_read_as_the_default(amlrun, write, flag: str) -> None:
+    job = write("j/job.yml", HELLO)
+    result = amlrun("run", job, flag, "0")
+    assert result.code == 2 and f"Invalid value for '{flag}': 0 is not in the range x>=1" in result.err
+    _clean(result)

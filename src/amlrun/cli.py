@@ -33,8 +33,8 @@ def cli() -> None:
 @_file_arg
 @_set_opt
 @click.option("--name", help="Run name (default: an AzureML-style random name).")
-@click.option("--max-parallel", type=int, help="Pipeline steps running at once [default: CPU count].")
-@click.option("--max-workers", type=int, help="Parallel-job worker processes [default: CPU count].")
+@click.option("--max-parallel", type=click.IntRange(min=1), help="Pipeline steps running at once [default: CPU count].")
+@click.option("--max-workers", type=click.IntRange(min=1), help="Parallel-job worker processes [default: CPU count].")
 @click.option("--force-rerun", is_flag=True,
               help="Run every step (with --step: that step) even if an identical earlier run can be reused.")
 @click.option("--step", help="Run one pipeline step (full name like outer.inner, or a unique short name) and "
@@ -108,8 +108,8 @@ def logs(run_name: str, follow: bool, step: str | None, store_root: Path | None)
 
 @cli.command()
 @click.argument("run_name")
-@click.option("--max-parallel", type=int, help="Pipeline steps running at once [default: CPU count].")
-@click.option("--max-workers", type=int, help="Parallel-job worker processes [default: CPU count].")
+@click.option("--max-parallel", type=click.IntRange(min=1), help="Pipeline steps running at once [default: CPU count].")
+@click.option("--max-workers", type=click.IntRange(min=1), help="Parallel-job worker processes [default: CPU count].")
 @_store_opt
 def resume(run_name: str, max_parallel: int | None, max_workers: int | None, store_root: Path | None) -> None:
     """Re-run only what did not finish in an earlier run."""

@@ -160,8 +160,8 @@ def read_yaml(path: str | Path, duplicates: list[Problem] | None = None, *, empt
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError([Problem(display, 1, 1, "", "file not found",
-                                 "check the path (relative paths are relative to the current folder)")]) from None
+        raise SpecError([Problem(display, 1, 1, "", f"no such file: {path.absolute()}",
+                                 "check the spelling and the folder amlrun runs in")]) from None
     except IsADirectoryError:
         raise SpecError([Problem(display, 1, 1, "", "is a folder, not a file",
                                  "pass the job or component YAML file inside it")]) from None
