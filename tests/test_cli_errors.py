@@ -118,3 +118,22 @@ def test_zero_parallelism_is_refused_not_read_as_the_default(amlrun, write, flag
     result = amlrun("run", job, flag, "0")
     assert result.code == 2 and f"Invalid value for '{flag}': 0 is not in the range x>=1" in result.err
     _clean(result)
+
+
+def test_a_damaged_step_cache_warns_and_the_pipeline_still_runs(amlrun, write, store: Path) -> None:
+    job = write("p/pipeline.yml", """
+        type: pipeline
+        jobs:
+          hello:
+            command: echo hello
+    """)
+    assert amlrun("run", job, "--name", "one").code == 0
+    for path in store.glob("cache.db*"):
+        path.unlink()
+    (store / "cache.db").write_bytes(b"not a database " * 500)
+    result = amlrun("run", job, "--name", "two")
+    assert result.code == 0, result.text
+    _clean(result)
+    assert "the step cache" in result.err and "every step runs and nothing is reused" in result.err
+    assert result.err.count("the step cache") == 1
+    assert "hello" in amlrun("logs", "two", "--step", "hello").out

@@ -2,21 +2,28 @@
 
 Content hashes are what make reuse safe, and stat results are what make it cheap: a file whose
 (path, size, mtime_ns) is unchanged keeps the digest remembered in `<store>/cache.db`; only files
-whose stats changed (or that changed too recently to trust their stats) are read again. The same database maps each step's cache key to the earlier
-step run and where its outputs are.
+whose stats changed (or that changed too recently to trust their stats) are read again. The same
+database maps each step's cache key to the earlier step run and where its outputs are.
+
+The cache only saves time, so a damaged, locked or read-only `cache.db` never fails a run: amlrun
+says so once and runs every step (nothing is reused, nothing remembered) until the file is fixed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = ["CacheEntry", "StepCache", "cache_key"]
 
@@ -48,17 +55,43 @@ class StepCache:
     """File digests with a stat fast path, and step results by cache key. Thread-safe."""
 
     def __init__(self, store_root: Path) -> None:
-        self._db = sqlite3.connect(store_root / "cache.db", timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._path = store_root / "cache.db"
         self._lock = threading.Lock()
         self._code_digests: dict[Path, str] = {}
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._give_up(exc)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+
+    def _give_up(self, exc: sqlite3.Error) -> None:
+        """Stop using the database for the rest of this run, and say why (once: it is off afterwards)."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+        print(f"[amlrun] warning: the step cache {self._path} is unusable ({exc}); every step runs and nothing "
+              f"is reused. Move it aside (`mv {self._path} {self._path}.broken`) to start a new one.",
+              file=sys.stderr, flush=True)
+
+    def _sql(self, work: Any, fallback: _T) -> _T:
+        """Run `work(db)` under the lock; any sqlite failure switches the cache off and gives `fallback`."""
+        with self._lock:
+            if self._db is None:
+                return fallback
+            try:
+                return work(self._db)
+            except sqlite3.Error as exc:
+                self._give_up(exc)
+                return fallback
 
     # -- content hashes -------------------------------------------------------------------------
 
@@ -108,38 +141,38 @@ class StepCache:
                     fresh.append((key, size, mtime, digest))
             total.update(f"{rel}\0{digest}\n".encode())
         if fresh:
-            with self._lock:
-                self._db.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", fresh)
+            self._sql(lambda db: db.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", fresh),
+                      None)
         return total.hexdigest()
 
     def _known(self, paths: list[str]) -> dict[str, tuple[int, int, str]]:
-        found: dict[str, tuple[int, int, str]] = {}
-        with self._lock:
+        def read(db: sqlite3.Connection) -> dict[str, tuple[int, int, str]]:
+            found: dict[str, tuple[int, int, str]] = {}
             for start in range(0, len(paths), 500):
                 chunk = paths[start:start + 500]
                 marks = ",".join("?" for _ in chunk)
-                for path, size, mtime, digest in self._db.execute(
+                for path, size, mtime, digest in db.execute(
                         f"SELECT path, size, mtime_ns, digest FROM file_hashes WHERE path IN ({marks})", chunk):
                     found[path] = (size, mtime, digest)
-        return found
+            return found
+
+        return self._sql(read, {})
 
     # -- step results ---------------------------------------------------------------------------
 
     def lookup(self, key: str) -> CacheEntry | None:
-        with self._lock:
-            row = self._db.execute("SELECT run_name, outputs FROM steps WHERE key=?", (key,)).fetchone()
+        row = self._sql(lambda db: db.execute("SELECT run_name, outputs FROM steps WHERE key=?", (key,)).fetchone(),
+                        None)
         if row is None:
             return None
         return CacheEntry(key, row[0], json.loads(row[1]))
 
     def remember(self, key: str, run_name: str, outputs: dict[str, dict[str, str]]) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)",
-                             (key, run_name, json.dumps(outputs), time.time()))
+        self._sql(lambda db: db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)",
+                                        (key, run_name, json.dumps(outputs), time.time())), None)
 
     def forget(self, key: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM steps WHERE key=?", (key,))
+        self._sql(lambda db: db.execute("DELETE FROM steps WHERE key=?", (key,)), None)
 
 
 def _file_digest(path: Path) -> str:
