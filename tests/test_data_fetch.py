@@ -130,3 +130,35 @@ def test_a_missing_container_or_a_wrong_key_fails_the_run_in_one_paragraph(
         assert "Traceback" not in result.text and "internal error" not in result.text
         assert KEY1 not in result.text and wrong_key not in result.text
     assert "was refused (403" in result.err
+
+
+def test_retried_requests_never_log_the_sas_signature(tmp_path: Path, caplog) -> None:
+    """A throttling store (503 on every GET): urllib3 retries and logs each retry's URL; the signature is scrubbed."""
+    import http.server
+    import logging
+    import threading
+
+    from amlrun.data.blob_get import BlobGet, ReadAccess, download_all
+
+    class Throttled(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            self.send_response(503)
+            self.send_header("Retry-After", "1")  # honoured: five 1 s waits, not back-off up to 8 s
+            self.send_header("x-ms-error-code", "ServerBusy")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Throttled)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    access = ReadAccess(f"http://127.0.0.1:{server.server_port}/acct/box", "sv=2024-01-01&sp=r&sig=TOPSECRETSIG%3D", {})
+    try:
+        with caplog.at_level(logging.DEBUG, logger="urllib3"), pytest.raises(DataError) as caught:
+            download_all(access, "box", [BlobGet("a/b.bin", tmp_path / "b.bin")])
+    finally:
+        server.shutdown()
+    assert "box/a/b.bin failed: HTTP 503 ServerBusy" in caught.value.message
+    assert "Incremented Retry" in caplog.text and "sig=***" in caplog.text  # the retries were logged, scrubbed
+    assert "TOPSECRETSIG" not in caplog.text and "TOPSECRETSIG" not in str(caught.value.message)

@@ -14,7 +14,9 @@ error or log line built here contains a URL.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -79,6 +81,21 @@ def read_access(ds: BlobDatastore) -> ReadAccess:
         headers["Authorization"] = f"Bearer {token}"
     return ReadAccess(url, query, headers)
 
+
+class _ScrubSignatures(logging.Filter):
+    """urllib3 logs request URLs (on retries, at WARNING); a SAS signature in one must never reach a log."""
+
+    _SIG = re.compile(r"(?i)(sig=)[^&\s'\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "sig=" in message.lower():
+            record.msg, record.args = self._SIG.sub(r"\1***", message), ()
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager", "urllib3.connection"):
+    logging.getLogger(_name).addFilter(_ScrubSignatures())
 
 _pool_lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
