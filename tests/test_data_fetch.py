@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from amlrun.data.blob_get import BlobGet
 from amlrun.data.locations import DataContext
 from amlrun.data.transfer import fetch_into_cache, list_remote
 from amlrun.errors import DataError
@@ -138,7 +139,7 @@ def test_retried_requests_never_log_the_sas_signature(tmp_path: Path, caplog) ->
     import logging
     import threading
 
-    from amlrun.data.blob_get import BlobGet, ReadAccess, download_all
+    from amlrun.data.blob_get import ReadAccess, download_all
 
     class Throttled(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
@@ -162,3 +163,18 @@ def test_retried_requests_never_log_the_sas_signature(tmp_path: Path, caplog) ->
     assert "box/a/b.bin failed: HTTP 503 ServerBusy" in caught.value.message
     assert "Incremented Retry" in caplog.text and "sig=***" in caplog.text  # the retries were logged, scrubbed
     assert "TOPSECRETSIG" not in caplog.text and "TOPSECRETSIG" not in str(caught.value.message)
+
+
+def test_a_big_blob_arrives_whole_through_parallel_ranges(fetch_project: dict, azurite: Azurite, monkeypatch) -> None:
+    import amlrun.data.blob_get as blob_get
+
+    monkeypatch.setattr(blob_get, "RANGED_ABOVE", 64 * 1024)
+    monkeypatch.setattr(blob_get, "PART", 24 * 1024)  # 250,007 bytes: ten full parts and a short one
+    payload = os.urandom(250_007)
+    azurite.fill(fetch_project["keyed"], {"in/big/model.bin": payload})
+    ds, location = _located(fetch_project, "keyed")
+    files = [f for f in list_remote(ds, location.path, False, location.uri) if f.relative == "big/model.bin"]
+    assert len(BlobGet(files[0].remote, Path("x"), files[0].etag, files[0].size).spans()) == 11
+    stats = fetch_into_cache(ds, files, fetch_project["data"].cache, "inputs.x")
+    assert (stats.files, stats.bytes) == (1, 250_007)
+    assert fetch_project["data"].cache.path(files[0].key).read_bytes() == payload

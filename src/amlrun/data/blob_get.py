@@ -36,6 +36,8 @@ __all__ = ["FETCH_CONCURRENCY", "BlobGet", "ReadAccess", "download_all", "read_a
 # in flight at once, for the whole process: past ~4 per core, more threads only fight over the GIL
 FETCH_CONCURRENCY = int(os.environ.get("AMLRUN_FETCH_CONCURRENCY") or min(32, 4 * (os.cpu_count() or 2)))
 CHUNK = 1 << 20
+RANGED_ABOVE = 64 << 20  # a bigger blob is fetched as parallel ranges: one stream to cloud storage is slow
+PART = 16 << 20
 ATTEMPTS = 3  # whole-blob attempts when a connection drops mid-body (status retries are urllib3's)
 SAS_LIFETIME = timedelta(hours=12)
 
@@ -55,11 +57,21 @@ class ReadAccess:
 
 @dataclass(frozen=True)
 class BlobGet:
-    """One download: `blob` (its name in the container) into `dest`, only if it still has `etag`."""
+    """One download: `blob` (its name in the container) into `dest`, only if it still has `etag`.
+
+    With its `size` known, a blob above `RANGED_ABOVE` bytes is fetched as `PART`-sized ranges side by side.
+    """
 
     blob: str
     dest: Path
     etag: str | None = None
+    size: int | None = None
+
+    def spans(self) -> list[tuple[int, int | None]]:
+        """(first byte, last byte) of each request; (0, None) is the whole blob in one."""
+        if self.size is None or self.size <= RANGED_ABOVE:
+            return [(0, None)]
+        return [(start, min(start + PART, self.size) - 1) for start in range(0, self.size, PART)]
 
 
 def read_access(ds: BlobDatastore) -> ReadAccess:
@@ -154,26 +166,40 @@ def _failure(status: int, blob: str, container: str, error_code: str | None) -> 
                      hint="check the datastore with `amlrun datastores`")
 
 
-def _get(manager: Any, access: ReadAccess, container: str, item: BlobGet, on_bytes: Callable[[int], None],
-         on_done: Callable[[BlobGet], None]) -> None:
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
+
+
+def _get(manager: Any, access: ReadAccess, container: str, item: BlobGet, span: tuple[int, int | None],
+         on_bytes: Callable[[int], None], finished: Callable[[BlobGet], None]) -> None:
+    """Fetch one span of one blob into its place in `item.dest`; `finished(item)` once it is there."""
     import urllib3
 
     url = access.url(item.blob)
     headers = dict(access.headers)
     if item.etag:
         headers["If-Match"] = item.etag if item.etag.startswith('"') else f'"{item.etag}"'
+    start, end = span
+    if end is not None:
+        headers["x-ms-range"] = f"bytes={start}-{end}"
     for attempt in range(1, ATTEMPTS + 1):
         written = 0
         try:
             response = manager.request("GET", url, headers=headers, preload_content=False)
             try:
-                if response.status != 200:
+                if response.status != (200 if end is None else 206):
                     raise _failure(response.status, item.blob, container, response.headers.get("x-ms-error-code"))
-                with open(item.dest, "wb") as out:
+                fd = os.open(item.dest, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if end is None else 0), 0o644)
+                try:
                     while chunk := response.read(CHUNK):
-                        out.write(chunk)
+                        _write_at(fd, chunk, start + written)
                         written += len(chunk)
                         on_bytes(len(chunk))
+                finally:
+                    os.close(fd)
             finally:
                 response.release_conn()
         except urllib3.exceptions.HTTPError as exc:  # connection lost, timed out, body cut short
@@ -182,11 +208,15 @@ def _get(manager: Any, access: ReadAccess, container: str, item: BlobGet, on_byt
                 raise DataError(f"reading {container}/{item.blob} failed: {type(exc).__name__}",
                                 hint="check the network and the datastore with `amlrun datastores`") from None
         except OSError as exc:
-            raise DataError(f"could not write {container}/{item.blob} to {item.dest.parent}: {exc.strerror or exc}",
-                            hint="free some disk space, or set a smaller cache limit in amlrun.yaml") from None
+            raise _write_failure(container, item, exc) from None
         else:
-            on_done(item)
+            finished(item)
             return
+
+
+def _write_failure(container: str, item: BlobGet, exc: OSError) -> DataError:
+    return DataError(f"could not write {container}/{item.blob} to {item.dest.parent}: {exc.strerror or exc}",
+                     hint="free some disk space, or set a smaller cache limit in amlrun.yaml")
 
 
 def download_all(access: ReadAccess, container: str, items: Iterable[BlobGet],
@@ -198,9 +228,30 @@ def download_all(access: ReadAccess, container: str, items: Iterable[BlobGet],
     a cache there overlaps that work with the transfers still running).
     """
     manager = _manager_for(access.container_url)  # one proxy decision per container, not per blob
-    futures: list[Future[None]] = [_shared_executor().submit(_get, manager, access, container, item, on_bytes, on_done)
-                                   for item in items]
+    spans_left: dict[Path, int] = {}
+    lock = threading.Lock()
+
+    def span_done(item: BlobGet) -> None:
+        with lock:
+            spans_left[item.dest] -= 1
+            complete = spans_left[item.dest] == 0
+        if complete:
+            on_done(item)
+
+    futures: list[Future[None]] = []
     first: BaseException | None = None
+    for item in items:
+        spans = item.spans()
+        spans_left[item.dest] = len(spans)
+        if len(spans) > 1:  # ranges land in place: the file has its full size from the start
+            try:
+                with open(item.dest, "wb") as out:
+                    out.truncate(item.size)
+            except OSError as exc:
+                first = _write_failure(container, item, exc)
+                break
+        futures += [_shared_executor().submit(_get, manager, access, container, item, span, on_bytes, span_done)
+                    for span in spans]
     for future in futures:
         try:
             future.result()
@@ -210,4 +261,3 @@ def download_all(access: ReadAccess, container: str, items: Iterable[BlobGet],
                 other.cancel()
     if first is not None:
         raise first
-

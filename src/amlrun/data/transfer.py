@@ -109,7 +109,7 @@ def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCa
                 raise DataError(f"{f.remote} changed while it was fetched", hint="run again")
             cache.commit(f.key, item.dest)
 
-        gets = [BlobGet(f.remote.removeprefix(prefix), temp, f.etag) for temp, f in wanted.items()]
+        gets = [BlobGet(f.remote.removeprefix(prefix), temp, f.etag, f.size) for temp, f in wanted.items()]
         with Transfer(f"fetching {label}", len(unique), total) as progress:
             try:
                 download_all(read_access(ds), ds.container_name, gets, lambda n: progress.advance(0, n), commit)
