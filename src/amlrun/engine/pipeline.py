@@ -82,6 +82,7 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     previous = {r.extra.get("step_path"): r for r in descendants(store, record.name)}
     partial = [path for path, r in previous.items() if path in plan.steps and mini_batches_left(r)]
     stale = _downstream(plan, partial)  # their inputs change once the failed mini-batches' rows are in
+    partial = [path for path in partial if path not in stale]  # (a partial step downstream starts over)
     finished = {path: r for path, r in previous.items()
                 if r.status in FINISHED_OK and path in plan.steps and path not in partial and path not in stale}
     logged = _logged(_live_or(reporter), Path(record.run_dir))
@@ -126,11 +127,11 @@ def _mini_batches(count: int) -> str:
 
 def _downstream(plan: PipelinePlan, paths: list[str]) -> list[str]:
     """Every step reading an output of `paths`, directly or through other steps, in plan order."""
-    found = set(paths)
+    found: list[str] = []
     for path, step in plan.steps.items():  # plan order is topological: upstream steps come first
-        if found.intersection(step.deps):
-            found.add(path)
-    return [path for path in plan.steps if path in found and path not in paths]
+        if step.deps.intersection(paths) or step.deps.intersection(found):
+            found.append(path)
+    return found
 
 
 def _restart_parallel_steps(plan: PipelinePlan, paths: list[str]) -> None:
