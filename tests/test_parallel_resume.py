@@ -14,6 +14,7 @@ from amlrun.engine.parallel.journal import Commit, Journal
 from amlrun.engine.parallel.partition import parse_mini_batch_size
 from conftest import SRC
 from parallel_fixtures import file_job, read_rows
+from pipeline_fixtures import shown_steps
 
 SLOW = """
     import os, time
@@ -129,4 +130,76 @@ def test_resume_reruns_the_failed_mini_batches_of_a_run_that_completed_within_it
     assert "1 to run again" in result.err and "3/3 mini-batches succeeded" in result.err
     assert sorted(read_rows(store, "tolerant1")) == sorted(f"f{i:02d}.txt" for i in range(7))
     again = amlrun("resume", "tolerant1")
+    assert again.code == 1 and "already completed; nothing to resume" in again.err
+
+
+def test_pipeline_resume_reruns_only_the_failed_mini_batches_of_a_parallel_step_and_what_reads_its_rows(
+        amlrun, write, store: Path, tmp_path: Path) -> None:
+    marker, log = tmp_path / "flaky.marker", tmp_path / "ran.txt"
+    marker.touch()
+    write("pipe/src/count.py", f"""
+        import os
+        from pathlib import Path
+        def run(mini_batch):
+            names = [Path(p).name for p in mini_batch]
+            with open({str(log)!r}, "a") as fh:
+                fh.write(" ".join(names) + "\\n")
+            failing = os.path.exists({str(marker)!r}) and "doc3.txt" in names
+            return names[:-1] if failing else names  # one item short: the mini-batch fails
+    """)
+    job = write("pipe/pipeline.yml", f"""
+        type: pipeline
+        outputs:
+          summary: {{type: uri_folder}}
+        jobs:
+          prep:
+            type: command
+            command: echo prep >> {log}; for i in 1 2 3 4 5; do echo $i > ${{{{outputs.out}}}}/doc$i.txt; done
+            outputs:
+              out: {{type: uri_folder}}
+          count:
+            type: parallel
+            inputs:
+              files: {{type: uri_folder, path: "${{{{parent.jobs.prep.outputs.out}}}}"}}
+            outputs:
+              rows: {{type: uri_file}}
+            input_data: ${{{{inputs.files}}}}
+            mini_batch_size: "2"
+            max_concurrency_per_instance: 1
+            task:
+              type: run_function
+              code: ./src
+              entry_script: count.py
+              append_row_to: ${{{{outputs.rows}}}}
+          total:
+            type: command
+            command: echo total >> {log}; wc -l < ${{{{inputs.rows}}}} > ${{{{outputs.out}}}}/total.txt
+            inputs:
+              rows: {{type: uri_file, path: "${{{{parent.jobs.count.outputs.rows}}}}"}}
+            outputs:
+              out: ${{{{parent.outputs.summary}}}}
+          aside:
+            type: command
+            command: echo aside >> {log}
+    """)
+    first = amlrun("run", job, "--name", "pfix")
+    assert first.code == 0, first.text  # no error thresholds: the failed mini-batch is tolerated
+    assert "mini-batches: 3 total, 2 succeeded" in amlrun("show", "pfix", "--step", "count").out
+    summary = store / "datastores" / "workspaceblobstore" / "azureml" / "pfix" / "summary" / "total.txt"
+    assert summary.read_text().strip() == "4"
+    log.unlink()
+    marker.unlink()
+
+    resumed = amlrun("resume", "pfix")
+    assert resumed.code == 0, resumed.text
+    assert "count reruns its 1 failed mini-batch, then total" in resumed.err
+    assert sorted(log.read_text().splitlines()) == ["doc3.txt doc4.txt", "total"]  # not prep, not aside
+    rows = store / "datastores" / "workspaceblobstore" / "azureml" / "pfix_count" / "rows" / "rows"
+    assert sorted(rows.read_text().splitlines()) == [f"doc{i}.txt" for i in range(1, 6)]  # none twice
+    assert summary.read_text().strip() == "5"
+    assert "mini-batches: 3 total, 3 succeeded" in amlrun("show", "pfix", "--step", "count").out
+    shown = amlrun("show", "pfix").out
+    assert "Completed" in shown.split("steps:", 1)[0]
+    assert set(shown_steps(shown).values()) == {"Completed"}
+    again = amlrun("resume", "pfix")
     assert again.code == 1 and "already completed; nothing to resume" in again.err

@@ -24,6 +24,7 @@ from amlrun.engine.cache import StepCache, cache_key
 from amlrun.engine.command_step import StepOutcome, run_command_step
 from amlrun.engine.events import LoggingReporter, PlainReporter, Reporter, report_outputs
 from amlrun.engine.pipeline_plan import PipelinePlan, PlannedStep, plan_pipeline
+from amlrun.engine.resume import mini_batches_left
 from amlrun.engine.scheduler import FINISHED_OK, Scheduler, overall_status
 from amlrun.errors import RunError
 from amlrun.spec.loader import Node, load_job
@@ -31,7 +32,7 @@ from amlrun.spec.validate import validate_node
 from amlrun.store.records import RunRecord, RunStore
 from amlrun.store.steps import resolve_step
 
-__all__ = ["resume_pipeline_job", "run_pipeline_job"]
+__all__ = ["descendants", "resume_pipeline_job", "run_pipeline_job"]
 
 
 @dataclass
@@ -78,13 +79,21 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     node = load_job(record.spec_path, overrides)
     validate_node(node)
     plan = plan_pipeline(node, DataContext.for_project(store.root, Path(record.spec_path)), record.name, Path(record.run_dir))
-    previous = {r.extra.get("step_path"): r for r in _descendants(store, record.name)}
-    finished = {path: r for path, r in previous.items() if r.status in FINISHED_OK and path in plan.steps}
+    previous = {r.extra.get("step_path"): r for r in descendants(store, record.name)}
+    partial = [path for path, r in previous.items() if path in plan.steps and mini_batches_left(r)]
+    stale = _downstream(plan, partial)  # their inputs change once the failed mini-batches' rows are in
+    partial = [path for path in partial if path not in stale]  # (a partial step downstream starts over)
+    finished = {path: r for path, r in previous.items()
+                if r.status in FINISHED_OK and path in plan.steps and path not in partial and path not in stale}
     logged = _logged(_live_or(reporter), Path(record.run_dir))
     logged.event("resume", message=f"resuming {record.name}: {len(finished)} of {len(plan.steps)} steps "
-                 "already finished")
+                 "already finished" + "".join(f"; {p} reruns its {_mini_batches(mini_batches_left(previous[p]))}"
+                                              for p in partial)
+                 + (f", then {', '.join(stale)}" if stale else ""))
+    _restart_parallel_steps(plan, [p for p in stale if p in previous])
     execution = _Execution(plan, store, record, logged, cancel, max_parallel, max_workers,
                            force_rerun=bool(record.extra.get("force_rerun")))
+    execution.continued = set(partial)
     return execution.run(only=record.extra.get("only_step"), finished=finished,
                          created={path: r.created for path, r in previous.items() if path})
 
@@ -103,12 +112,35 @@ def _logged(reporter: Reporter, run_dir: Path) -> Reporter:
     return LoggingReporter(reporter, run_dir / "user_logs" / "std_log.txt", prefix_steps=True, close_inner=True)
 
 
-def _descendants(store: RunStore, name: str) -> list[RunRecord]:
+def descendants(store: RunStore, name: str) -> list[RunRecord]:
+    """Every record under run `name`: its steps, nested pipelines and their steps."""
     found = []
     for child in store.children(name):
         found.append(child)
-        found.extend(_descendants(store, child.name))
+        found.extend(descendants(store, child.name))
     return found
+
+
+def _mini_batches(count: int) -> str:
+    return f"{count} failed mini-batch{'es' if count != 1 else ''}"
+
+
+def _downstream(plan: PipelinePlan, paths: list[str]) -> list[str]:
+    """Every step reading an output of `paths`, directly or through other steps, in plan order."""
+    found: list[str] = []
+    for path, step in plan.steps.items():  # plan order is topological: upstream steps come first
+        if step.deps.intersection(paths) or step.deps.intersection(found):
+            found.append(path)
+    return found
+
+
+def _restart_parallel_steps(plan: PipelinePlan, paths: list[str]) -> None:
+    """A parallel step whose input changed must not continue from mini-batches of the old input."""
+    for path in paths:
+        if plan.steps[path].kind == "parallel":
+            from amlrun.engine.parallel import forget_mini_batches
+
+            forget_mini_batches(plan.steps[path].plan)
 
 
 def _step_names(plan: PipelinePlan) -> list[str]:
@@ -152,6 +184,7 @@ class _Execution:
         self.max_workers = max_workers
         self.force_rerun = force_rerun  # the user's --force-rerun; `settings.force_rerun` is in the plan
         self.forced: set[str] = set()  # steps that must run even when an earlier run could be reused
+        self.continued: set[str] = set()  # resume: Completed parallel steps rerunning their failed mini-batches
         self.chosen: list[str] = []  # with --step: the steps asked for (their upstream only supports them)
         self.cache = StepCache(store.root)
         self.records: dict[str, RunRecord] = {}
@@ -187,6 +220,7 @@ class _Execution:
                            hint=f"run the pipeline again: `amlrun run {self.record.spec_path}`")
         steps = _needed_steps(self.plan, self.chosen) if only else self.chosen
         self.forced = set(steps) if self.plan.force_rerun else set(self.chosen) if self.force_rerun else set()
+        self.forced |= self.continued & set(steps)  # continue in place, never swap in another run's outputs
         self._create_records(steps, finished, created)
         for path, rec in finished.items():
             self.outputs[path] = {name: {"path": p, "hash": rec.extra.get("output_hashes", {}).get(name, "")}

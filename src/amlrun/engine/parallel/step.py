@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import os
 import shlex
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ from amlrun.engine.parallel.summary import append_error_log, write_summary
 from amlrun.engine.plan import StepPlan
 from amlrun.errors import AmlrunError, DataError
 
-__all__ = ["FAILED_EXIT_CODE", "output_file", "run_parallel_step", "worker_count"]
+__all__ = ["FAILED_EXIT_CODE", "forget_mini_batches", "output_file", "run_parallel_step", "worker_count"]
 
 FAILED_EXIT_CODE = 42  # what the service's parallel job exits with when it fails
 
@@ -69,6 +70,14 @@ def _azureml_user_root() -> str | None:
     return str(Path(next(iter(spec.submodule_search_locations))).parent)
 
 
+def forget_mini_batches(plan: StepPlan) -> None:
+    """Make the next run of this step start over: its input changed, so earlier mini-batches no longer apply.
+
+    Without a journal, the next run also cuts the append_row output back to nothing (see journal.py).
+    """
+    shutil.rmtree(plan.run_dir / "parallel", ignore_errors=True)
+
+
 def run_parallel_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None = None,
                       max_workers: int | None = None) -> StepOutcome:
     """Run (or continue) a planned parallel step to a terminal state; never raises for its own failures."""
@@ -100,7 +109,7 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
         return StepOutcome("Failed", error=message, duration=time.monotonic() - started)
     except Exception as exc:  # a storage SDK's own error: the run ends Failed, never stuck in Running
         return StepOutcome("Failed", error=staging_failure(plan, exc), duration=time.monotonic() - started)
-    work_dir = plan.run_dir / "parallel"
+    work_dir = plan.run_dir / "parallel"  # forget_mini_batches removes it
     logs = plan.run_dir / "logs"
     journal = Journal(work_dir, out_file)
     try:
