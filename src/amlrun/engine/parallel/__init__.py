@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     from amlrun.engine.parallel.plan import ParallelSettings, plan_parallel_step
     from amlrun.engine.parallel.step import forget_mini_batches, run_parallel_step
 
-__all__ = ["ParallelSettings", "forget_mini_batches", "plan_parallel_step", "resume_parallel_job", "run_parallel_job", "run_parallel_step"]
+__all__ = ["ParallelSettings", "forget_mini_batches", "plan_parallel_step", "resume_parallel_job", "run_parallel_job",
+           "run_parallel_step"]
 
 _HOMES = {"ParallelSettings": "plan", "plan_parallel_step": "plan", "resume_parallel_job": "job",
-          "run_parallel_job": "job", "run_parallel_step": "step",
-          "forget_mini_batches": "step"}
+          "run_parallel_job": "job", "run_parallel_step": "step", "forget_mini_batches": "step"}
 
 
 def __getattr__(name: str) -> Any:
