@@ -61,6 +61,15 @@ def test_logs_prints_a_finished_runs_log(amlrun, write) -> None:
     assert result.code == 0 and result.out == "one\ntwo\n"
 
 
+def test_logs_follow_of_a_failed_run_exits_non_zero_printing_a_failed_run_does_not(amlrun, write) -> None:
+    job = write("l/bad.yml", "type: command\ncommand: echo trying; exit 3\n")
+    assert amlrun("run", job, "--name", "bad").code != 0
+    printed = amlrun("logs", "bad")
+    assert printed.code == 0 and printed.out == "trying\n"
+    followed = amlrun("logs", "bad", "-f")
+    assert followed.code == 1 and followed.out == "trying\n" and "bad ended Failed" in followed.err
+
+
 def test_logs_follow_prints_lines_as_they_come_and_ends_with_the_run(write, store: Path, tmp_path: Path) -> None:
     gate = tmp_path / "go"
     job = write("f/job.yml", f"type: command\ncommand: {gate_command(gate, 'early', 'late')}\n")
@@ -108,8 +117,8 @@ def test_logs_follow_ends_when_the_amlrun_running_the_job_was_killed(write, stor
         os.kill(run.pid, signal.SIGKILL)  # no chance to record anything
         run.wait(timeout=30)
         followed = amlrun("logs", "killed", "-f", timeout=60)
-        assert followed.code == 0 and "started" in followed.out
-        assert "is gone; the run will not finish" in followed.err
+        assert followed.code == 1 and "started" in followed.out  # the run did not succeed: nor does `logs -f`
+        assert "is gone; the run will not finish" in followed.err and "killed ended Orphaned" in followed.err
         assert "Running (but its amlrun process is gone)" in amlrun("show", "killed").out
     finally:
         if run.poll() is None:

@@ -100,10 +100,17 @@ def show(run_name: str, step: str | None, store_root: Path | None) -> None:
               "or a unique short name).")
 @_store_opt
 def logs(run_name: str, follow: bool, step: str | None, store_root: Path | None) -> None:
-    """Print (or follow) a run's log; a pipeline's log is its steps' events (--step: a step's output)."""
+    """Print (or follow) a run's log; a pipeline's log is its steps' events (--step: a step's output).
+
+    With -f the exit code is the run's: 0 when it completed, 1 when it failed, was canceled or its
+    process died, so `amlrun logs RUN -f && next` waits for a good result.
+    """
     from amlrun.store.views import print_logs
 
-    print_logs(store_root, run_name, follow=follow, step=step)
+    status = print_logs(store_root, run_name, follow=follow, step=step)
+    if follow and status not in ("Completed", "Reused"):
+        click.echo(f"[amlrun] {run_name}{f' step {step}' if step else ''} ended {status}", err=True)
+        sys.exit(1)
 
 
 @cli.command()

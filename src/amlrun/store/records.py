@@ -141,13 +141,29 @@ class RunStore:
         self._held_lock = threading.Lock()
         # a store on a read-only disk can still be read (`runs`, `show`, `logs`); writing says why it fails
         self._read_only = self.db_path.is_file() and not os.access(root, os.W_OK)
-        with self._connect() as db:
-            if not self._read_only:
-                db.executescript(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+        columns = self._open_schema()
         missing = {"name", "parent", "status", "run_dir", "extra"} - columns
         if missing:
             raise _index_error(self.db_path, sqlite3.DatabaseError(f"no such column: {sorted(missing)[0]}"))
+
+    def _open_schema(self) -> set[str]:
+        """Create the tables if needed; the `runs` columns.
+
+        Several processes opening a new index at once can meet SQLITE_BUSY where sqlite does not wait
+        (switching to WAL, creating the schema): that is retried briefly, not reported as a locked index.
+        """
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with self._connect() as db:
+                    if not self._read_only:
+                        db.executescript(_SCHEMA)
+                    return {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            except RunError as exc:
+                if not isinstance(exc.__context__, sqlite3.OperationalError) or time.monotonic() > deadline \
+                        or not any(word in str(exc.__context__).lower() for word in ("locked", "busy")):
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def hold(self) -> Iterator[RunStore]:

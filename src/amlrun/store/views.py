@@ -167,7 +167,8 @@ def _log_record(store: RunStore, run: RunRecord, step: str) -> RunRecord:
     return record
 
 
-def print_logs(root: Path | None, name: str, follow: bool = False, step: str | None = None) -> None:
+def print_logs(root: Path | None, name: str, follow: bool = False, step: str | None = None) -> str:
+    """Print a run's log (following it until the run ends); returns the run's status at the end."""
     store = _store(root, name)
     record = store.get(name)
     if step:
@@ -194,6 +195,7 @@ def print_logs(root: Path | None, name: str, follow: bool = False, step: str | N
         current = store.get(record.name)
         if follow and _orphaned(current):
             print(f"[amlrun] the process running {record.name} is gone; the run will not finish", file=sys.stderr)
+            current.status = "Orphaned"
             break
         if not follow or current.status in TERMINAL_STATES:
             if follow and log.exists() and log.stat().st_size > position:
@@ -205,6 +207,7 @@ def print_logs(root: Path | None, name: str, follow: bool = False, step: str | N
         if steps:
             print(f"[amlrun] {record.name} is a pipeline: this log has its steps' events; a step's own output: "
                   f"`amlrun logs {record.name} --step {steps[0]}` (steps: {', '.join(steps)})", file=sys.stderr)
+    return current.status
 
 
 def _parallel_lines(record: RunRecord) -> list[str]:
