@@ -1,4 +1,4 @@
-"""Whole-blob downloads as plain HTTP GETs over one shared, bounded connection pool.
+"""Blob downloads as plain HTTP GETs (whole, or in ranges for big blobs) over one shared, bounded pool.
 
 Why not adlfs' `get` or the SDK's `download_blob`: per blob they run a policy pipeline and copy the
 body through several buffers, about 2.5x the client CPU per byte of a plain GET (measured with
@@ -8,8 +8,9 @@ form and credential; this module signs nothing itself. An account key becomes a 
 read-only container SAS signed locally by azure-storage-blob; a SAS is used as given; a token
 credential becomes a bearer header.
 
-The SAS and bearer header are secrets: they live only in `ReadAccess` and in the requests, and no
-error or log line built here contains a URL.
+The SAS and bearer header are secrets: they live only in `ReadAccess` and in the requests; no error
+built here contains a URL, and urllib3's own log lines have `sig=` scrubbed. A bearer token is taken
+once per input fetch (it lives about an hour).
 """
 
 from __future__ import annotations
