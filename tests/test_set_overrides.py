@@ -66,3 +66,16 @@ def test_a_list_is_not_indexed_and_a_mapping_still_is_reached(amlrun, write, tmp
     # a typed input mapping keeps its special case: a scalar sets its path
     assert amlrun("check", "--no-sdk", "job.yml", "--set", "inputs.data=./b", cwd=tmp_path).code == 0
     assert amlrun("check", "--no-sdk", "job.yml", "--set", "inputs.data.mode=download", cwd=tmp_path).code == 0
+
+
+def test_a_set_that_adds_a_near_twin_of_an_existing_field_gets_a_note_and_still_applies(amlrun, write,
+                                                                                        tmp_path: Path) -> None:
+    write("job.yml", "type: command\ncommand: echo epochs=${{inputs.epochs}}\ninputs:\n  epochs: 3\n")
+    typo = amlrun("run", "job.yml", "--set", "inputs.epoch=5", cwd=tmp_path)
+    assert typo.code == 0 and typo.out == "epochs=3\n"  # the job read what it always read...
+    assert "note: --set inputs.epoch: the file has no `inputs.epoch`, so it is added; did you mean " \
+           "`inputs.epochs`?" in typo.err  # ...and the user is told why
+    meant = amlrun("run", "job.yml", "--set", "inputs.epochs=5", "--set", "environment_variables.DEBUG=1", cwd=tmp_path)
+    assert meant.code == 0 and meant.out == "epochs=5\n" and "note:" not in meant.err
+    checked = amlrun("check", "--no-sdk", "job.yml", "--set", "inputs.epoch=5", cwd=tmp_path)
+    assert checked.code == 0 and "did you mean `inputs.epochs`?" in checked.err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,6 +22,22 @@ _set_opt = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE
                         help="Override a field, as `az ml job create --set` does (repeatable).")
 _store_opt = click.option("--store", "store_root", type=click.Path(path_type=Path), envvar="AMLRUN_HOME",
                           help="Run store folder [env: AMLRUN_HOME; default: .amlrun/ in the project root].")
+
+
+def _parsed_overrides(files: list[Path], overrides: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """`--set` pairs, with a note on stderr for each that adds a field next to one spelled almost the same."""
+    from amlrun.spec.overrides import near_misses, parse_override
+    from amlrun.spec.source import read_yaml
+
+    parsed = [parse_override(o) for o in overrides]
+    for file in files if parsed else []:
+        try:
+            data = read_yaml(file).data
+        except AmlrunError:
+            continue  # the real load reports it
+        for note in near_misses(data, parsed):
+            click.echo(f"[amlrun] note: {note}", err=True)
+    return parsed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,9 +61,8 @@ def run(file: Path, overrides: tuple[str, ...], name: str | None, max_parallel: 
         max_workers: int | None, force_rerun: bool, step: str | None, store_root: Path | None) -> None:
     """Run a job file (command, pipeline or parallel) locally."""
     from amlrun.engine.runner import RunRequest, run_job
-    from amlrun.spec.overrides import parse_override
 
-    request = RunRequest(file=file, overrides=[parse_override(o) for o in overrides], name=name,
+    request = RunRequest(file=file, overrides=_parsed_overrides([file], overrides), name=name,
                          store_root=store_root, max_parallel=max_parallel, max_workers=max_workers,
                          force_rerun=force_rerun, step=step)
     record = run_job(request)
@@ -60,9 +76,8 @@ def run(file: Path, overrides: tuple[str, ...], name: str | None, max_parallel: 
 def check(files: tuple[Path, ...], overrides: tuple[str, ...], no_sdk: bool) -> None:
     """Validate job and component files; list every problem as file:line:col."""
     from amlrun.azureml.validate import check_files
-    from amlrun.spec.overrides import parse_override
 
-    problems = check_files(list(files), [parse_override(o) for o in overrides], use_sdk=not no_sdk)
+    problems = check_files(list(files), _parsed_overrides(list(files), overrides), use_sdk=not no_sdk)
     problems = list(dict.fromkeys(problems))  # a component checked alone and via its pipeline reports once
     for problem in problems:
         click.echo(problem.render())
@@ -161,9 +176,8 @@ def datastores(store_root: Path | None) -> None:
 def submit(file: Path, overrides: tuple[str, ...], **options: object) -> None:
     """Submit a job file to AzureML, validated first (or show it with --dry-run)."""
     from amlrun.azureml.submit import SubmitRequest, submit_job
-    from amlrun.spec.overrides import parse_override
 
-    request = SubmitRequest(file=file, overrides=[parse_override(o) for o in overrides], **options)  # type: ignore[arg-type]
+    request = SubmitRequest(file=file, overrides=_parsed_overrides([file], overrides), **options)  # type: ignore[arg-type]
     result = submit_job(request, confirm=lambda question: click.confirm(question, err=True))
     sys.exit(result.exit_code)
 

@@ -9,7 +9,7 @@ import yaml
 from amlrun.errors import UsageError
 from amlrun.spec.source import SourceMap
 
-__all__ = ["Override", "apply_overrides", "parse_override"]
+__all__ = ["Override", "apply_overrides", "near_misses", "parse_override"]
 
 Override = tuple[str, Any]
 
@@ -129,3 +129,29 @@ def _text(value: Any) -> str:
     if isinstance(value, dict | list):
         return yaml.safe_dump(value, default_flow_style=True).strip()
     return str(value)
+
+
+def near_misses(data: Any, overrides: list[Override]) -> list[str]:
+    """Notes for overrides that add a field the file lacks while it has one spelled almost the same.
+
+    `az ml job create --set inputs.epoch=5` on a file with `inputs.epochs` adds a new, unused input and
+    changes nothing the job reads; adding fields is legitimate, so this is a note, not an error.
+    """
+    import difflib
+
+    notes = []
+    for key, _ in overrides:
+        node, walked = data, []
+        for part in key.split("."):
+            if not isinstance(node, dict):
+                break
+            if part not in node:
+                close = difflib.get_close_matches(part, [str(k) for k in node], n=1, cutoff=0.75)
+                if close:
+                    where = ".".join(walked)
+                    notes.append(f"--set {key}: the file has no `{'.'.join([*walked, part])}`, so it is added; "
+                                 f"did you mean `{'.'.join([*walked, close[0]])}`?"
+                                 + (f" (fields under `{where}`: {', '.join(map(str, node))})" if where else ""))
+                break
+            node, walked = node[part], [*walked, part]
+    return notes
