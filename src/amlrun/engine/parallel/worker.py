@@ -15,6 +15,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -209,45 +210,19 @@ def zygote(config: dict[str, Any], control_fd: int) -> int:
         if "partition" in request:
             sock.send(f"pid {_fork_partitioner(sock, request['partition'], fds)}".encode())
             continue
-        name = request["worker"]
-        pid = os.fork()
-        if pid == 0:
-            code = 70
-            try:
-                sock.close()
-                os.setsid()
-                os.dup2(fds[2], 1)
-                os.dup2(fds[3], 2)
-                os.close(fds[2])
-                os.close(fds[3])
-                os.environ["AMLRUN_PRS_WORKER"] = name
-                code = serve({**config, "worker": name}, fds[0], fds[1])
-            except BaseException:  # noqa: BLE001
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        for fd in fds:
-            os.close(fd)
-        sock.send(f"pid {pid}".encode())
+        sock.send(f"pid {_fork_worker(sock, config, request['worker'], fds)}".encode())
 
 
-def _fork_partitioner(sock: Any, request: dict[str, Any], fds: list[int]) -> int:
-    """Fork the process that reads the job's input and streams descriptors to the driver (fds[0])."""
+def _fork(sock: Any, fds: list[int], body: Callable[[], int]) -> int:
+    """Fork a child that runs `body` and exits with its code (70 if it raised); the parent keeps no `fds`."""
     pid = os.fork()
     if pid == 0:
-        code = 0
+        code = 70
         try:
             sock.close()
-            os.dup2(fds[1], 1)
-            os.dup2(fds[2], 2)
-            from amlrun.engine.parallel.partition import PartitionRequest, stream_mini_batches
-
-            stream_mini_batches(PartitionRequest(**request), Connection(fds[0], readable=False))
-        except BaseException:  # noqa: BLE001
+            code = body()
+        except BaseException:  # noqa: BLE001 - the child's last words go to its stderr
             traceback.print_exc()
-            code = 70
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -255,6 +230,33 @@ def _fork_partitioner(sock: Any, request: dict[str, Any], fds: list[int]) -> int
     for fd in fds:
         os.close(fd)
     return pid
+
+
+def _fork_worker(sock: Any, config: dict[str, Any], name: str, fds: list[int]) -> int:
+    """Fork one worker: its own session, stdout/stderr on fds[2]/fds[3], mini-batches over fds[0]/fds[1]."""
+    def body() -> int:
+        os.setsid()
+        os.dup2(fds[2], 1)
+        os.dup2(fds[3], 2)
+        os.close(fds[2])
+        os.close(fds[3])
+        os.environ["AMLRUN_PRS_WORKER"] = name
+        return serve({**config, "worker": name}, fds[0], fds[1])
+
+    return _fork(sock, fds, body)
+
+
+def _fork_partitioner(sock: Any, request: dict[str, Any], fds: list[int]) -> int:
+    """Fork the process that reads the job's input and streams descriptors to the driver (fds[0])."""
+    def body() -> int:
+        os.dup2(fds[1], 1)
+        os.dup2(fds[2], 2)
+        from amlrun.engine.parallel.partition import PartitionRequest, stream_mini_batches
+
+        stream_mini_batches(PartitionRequest(**request), Connection(fds[0], readable=False))
+        return 0
+
+    return _fork(sock, fds, body)
 
 
 def main() -> int:
