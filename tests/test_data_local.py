@@ -293,3 +293,24 @@ def test_output_paths_may_use_name_output_name_and_default_datastore(amlrun, wri
     """)
     assert amlrun("run", job, "--name", "named1").code == 0
     assert (store / "datastores" / "workspaceblobstore" / "custom" / "named1" / "o" / "hi.txt").read_text() == "hi\n"
+
+
+def test_datastores_lists_stores_under_a_header_and_the_data_assets_they_map(amlrun, write, tmp_path: Path) -> None:
+    (tmp_path / "proj" / "data" / "raw").mkdir(parents=True)
+    write("proj/amlrun.yaml", """
+        datastores:
+          raw: {type: local, path: ./data/raw}
+          gone: {type: local, path: ./data/missing}
+        data:
+          sequences: azureml://datastores/raw/paths/seq/
+          model: {1: ./m1, 2: azureml://datastores/raw/paths/m2}
+    """)
+    listed = amlrun("datastores", cwd=tmp_path / "proj")
+    assert listed.code == 1  # `gone` does not exist
+    lines = [line.split() for line in listed.out.splitlines() if line.strip()]
+    assert lines[0] == ["datastore", "type", "status", "where"]
+    assert [row[:3] for row in lines[1:4]] == [["workspaceblobstore", "local", "(default)"], ["raw", "local", "ok"],
+                                                ["gone", "local", "UNREACHABLE"]]
+    assert ["azureml:sequences", "(any", "version)", "azureml://datastores/raw/paths/seq/"] in lines
+    assert ["azureml:model:1", "./m1"] in lines and ["azureml:model:2", "azureml://datastores/raw/paths/m2"] in lines
+    assert "does not exist" in listed.err

@@ -145,14 +145,21 @@ def resume(run_name: str, max_parallel: int | None, max_workers: int | None, sto
 @_store_opt
 def datastores(store_root: Path | None) -> None:
     """List the datastores of the project here (amlrun.yaml) and check each is reachable."""
-    from amlrun.data.listing import check_datastores
+    from amlrun.data.listing import check_datastores, data_assets
     from amlrun.store.records import find_store_root
 
-    statuses = check_datastores(store_root or find_store_root(Path.cwd()), Path.cwd())
+    root = store_root or find_store_root(Path.cwd())
+    statuses = check_datastores(root, Path.cwd())
+    click.echo(f"{'datastore':<24} {'type':<18} {'status':<12} where")
     for s in statuses:
         click.echo(f"{s.name:<24} {s.kind:<18} {'ok' if s.ok else 'UNREACHABLE':<12} {s.where}")
         if not s.ok:
             click.echo(f"{'':<24} {s.problem}", err=True)
+    assets = data_assets(root, Path.cwd())
+    if assets:
+        click.echo(f"\n{'data asset (amlrun.yaml data:)':<43} resolves to")
+        for reference, target in assets:
+            click.echo(f"{reference:<43} {target}")
     if not all(s.ok for s in statuses):
         sys.exit(1)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from amlrun.data.locations import DataContext
 
-__all__ = ["DatastoreStatus", "check_datastores"]
+__all__ = ["DatastoreStatus", "check_datastores", "data_assets"]
 
 
 @dataclass(frozen=True)
@@ -31,3 +31,15 @@ def check_datastores(store_root: Path, near: Path | None = None) -> list[Datasto
         kind = ds.kind + ("" if ds.kind != "local" or ds.name in data.config.datastores else " (default)")
         out.append(DatastoreStatus(ds.name, kind, ds.describe(), data.redact(problem) if problem else None))
     return out
+
+
+def data_assets(store_root: Path, near: Path | None = None) -> list[tuple[str, str]]:
+    """(`azureml:<name>:<version>`, where it points) for each `data:` entry of amlrun.yaml, in file order."""
+    config = DataContext.for_project(store_root, near).config
+    rows = []
+    for name, entry in config.data.items():
+        if isinstance(entry, dict):
+            rows += [(f"azureml:{name}:{version}", str(target)) for version, target in entry.items()]
+        else:
+            rows.append((f"azureml:{name} (any version)", str(entry)))
+    return rows
