@@ -91,9 +91,12 @@ class BlobDatastore:
         except CredentialMissing as exc:
             raise DataError(str(exc), hint="export the variable, or change `credential:` in amlrun.yaml") from None
 
-    def shared_key(self) -> tuple[str | None, str] | None:
-        """(account name, account key) when the credential is an account key, given alone or in a connection string."""
-        kw = self.credential_kwargs()
+    def shared_key(self, kw: dict[str, Any] | None = None) -> tuple[str | None, str] | None:
+        """(account name, account key) when the credential is an account key, given alone or in a connection string.
+
+        `kw` is `credential_kwargs()` when the caller has it already (building it may create a credential).
+        """
+        kw = self.credential_kwargs() if kw is None else kw
         if "account_key" in kw:
             return kw.get("account_name") or self.account_name, kw["account_key"]
         parts = {k.strip().lower(): v.strip() for k, _, v in
@@ -106,8 +109,8 @@ class BlobDatastore:
         from azure.storage.blob import BlobServiceClient
 
         _quiet_azure_sign_in_warnings()
-        self._check_account_key()
         kw = self.credential_kwargs()
+        self._check_account_key(kw)
         if "connection_string" in kw:
             return BlobServiceClient.from_connection_string(kw["connection_string"], **options)
         url = self.endpoint or f"https://{self.account_name}.blob.core.windows.net"
@@ -115,12 +118,12 @@ class BlobDatastore:
                       if "account_key" in kw else kw.get("sas_token") or kw.get("credential"))
         return BlobServiceClient(url, credential=None if kw.get("anon") else credential, **options)
 
-    def _check_account_key(self) -> None:
+    def _check_account_key(self, kw: dict[str, Any]) -> None:
         """A key that is not base64 fails deep inside request signing; say so up front, naming its variable."""
         import base64
         import binascii
 
-        shared = self.shared_key()
+        shared = self.shared_key(kw)
         if shared is None:
             return
         try:

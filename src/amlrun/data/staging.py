@@ -53,6 +53,11 @@ KNOWN_INPUT_MODES = (*READ_ONLY_MODES, *COPY_MODES, "direct", "rw_mount")
 Manifest = dict[str, tuple[int, int]]
 
 
+def _label(step: str | None, port: str) -> str:
+    """`inputs.x`, or `train: inputs.x` for a pipeline step (several steps stage at once)."""
+    return f"{step}: {port}" if step else port
+
+
 def report(line: str) -> None:
     """Data progress and summaries go to stderr, as the engine's own events do."""
     print(f"[amlrun] {line}", file=sys.stderr, flush=True)
@@ -127,7 +132,7 @@ def materialize_input(name: str, type_: str, mode: str, location: Location, work
                                  else location.uri)
     target = work_dir / "inputs" / name
     _remove_tree(target)
-    what = f"{step}: inputs.{name}" if step else f"inputs.{name}"
+    what = _label(step, f"inputs.{name}")
     if location.is_blob:
         item = _materialize_remote(name, type_, mode, location, target, what)
     else:
@@ -323,7 +328,7 @@ class PreparedOutput:
             assert self.staging is not None
             pairs = [(Path(folder) / f, f"{base}/{(Path(folder) / f).relative_to(self.staging).as_posix()}".strip("/"))
                      for folder, _, files in os.walk(self.staging) for f in files]
-        what = f"{self.step}: outputs.{self.name}" if self.step else f"outputs.{self.name}"
+        what = _label(self.step, f"outputs.{self.name}")
         self.stats = upload_files(self.location.datastore_obj, pairs, what)
         report(self.stats.summary("uploaded", what))
 

@@ -99,9 +99,7 @@ def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCa
     if unique:
         total = sum(f.size for f in unique)
         prefix = ds.container_name + "/"
-        wanted = {}
-        for f in unique:
-            wanted[cache.temp_path()] = f
+        wanted = {cache.temp_path(): f for f in unique}
 
         def commit(item: BlobGet) -> None:  # on the download thread, as each file completes
             f = wanted[item.dest]
