@@ -49,7 +49,9 @@ def setup() -> None:
     if not PY.exists():
         sh(sys.executable, "-m", "venv", VENV)
     sh(PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "uv")
-    sh(BIN / "uv", "pip", "install", "-q", "--python", PY, "-e", ".[dev]")
+    # Compiled bytecode: these machines set PYTHONDONTWRITEBYTECODE, so without it every process recompiles.
+    sh(BIN / "uv", "pip", "install", "-q", "--compile-bytecode", "--python", PY, "-e", ".[dev]")
+    install_system_packages()
     if (ROOT / "package.json").exists():
         npm = shutil.which("npm")
         if npm:
@@ -58,6 +60,27 @@ def setup() -> None:
         else:
             print("npm not found: the Azurite blob tests will be skipped", file=sys.stderr)
     STAMP.write_text(fingerprint())
+
+
+# Debian packages some tests use (each test skips, naming what is missing, when one cannot be had).
+APT_PACKAGES: list[str] = []
+
+
+def install_system_packages() -> None:
+    """Best effort: apt-get the packages tests need when we are root on Debian; say so when we cannot."""
+    missing = [p for p in APT_PACKAGES if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode]
+    if not missing:
+        return
+    apt = shutil.which("apt-get")
+    if not apt or os.geteuid() != 0:
+        print(f"dev.py: cannot install {' '.join(missing)} (needs root and apt-get): tests using them will skip",
+              file=sys.stderr)
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    quiet = {"stdout": subprocess.DEVNULL, "env": env}
+    if subprocess.run([apt, "update", "-q"], **quiet).returncode or subprocess.run(
+            [apt, "install", "-y", "-q", "--no-install-recommends", *missing], **quiet).returncode:
+        print(f"dev.py: apt-get could not install {' '.join(missing)}: tests using them will skip", file=sys.stderr)
 
 
 def demo() -> int:

@@ -40,7 +40,36 @@ def _parsed_overrides(files: list[Path], overrides: tuple[str, ...]) -> list[tup
     return parsed
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands that live in their own modules, imported only when called ("name": "module:attribute").
+# Each feature adds one line here; `--help` lists them without importing them.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    # "envs": ("amlrun.cli_envs:envs", "List and prune cached step environments."),
+}
+
+
+class _LazyGroup(click.Group):
+    """A click group whose extra commands are imported on first use, so `amlrun --help` stays instant."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            import importlib
+
+            module, _, attribute = LAZY_COMMANDS[name][0].partition(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.commands[name].get_short_help_str(limit=70)) for name in self.commands]
+        rows += [(name, short) for name, (_, short) in LAZY_COMMANDS.items() if name not in self.commands]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="amlrun")
 def cli() -> None:
     """Run AzureML v2 jobs locally, and submit the same YAML to AzureML."""
