@@ -44,6 +44,7 @@ def _parsed_overrides(files: list[Path], overrides: tuple[str, ...]) -> list[tup
 # Each feature adds one line here; `--help` lists them without importing them.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     # "envs": ("amlrun.cli_envs:envs", "List and prune cached step environments."),
+    "convert": ("amlrun.cli_convert:convert", "Print an azmlops job or pipeline file as AzureML v2 YAML."),
 }
 
 

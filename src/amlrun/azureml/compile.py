@@ -28,6 +28,7 @@ from amlrun.azureml.locate import problems_from_findings
 from amlrun.azureml.sdk import azure_ml
 from amlrun.azureml.sdk_errors import SdkFinding, crash_finding, findings_from_result, findings_from_text
 from amlrun.errors import Problem, SpecError, UsageError
+from amlrun.spec.azmlops import job_source
 from amlrun.spec.check import _looks_like_component, check_file
 from amlrun.spec.overrides import Override
 from amlrun.spec.source import SpecSource, read_yaml
@@ -173,7 +174,8 @@ def _locate(findings: list[SdkFinding], source: SpecSource, step: str | None,
 
 def load_sdk_job(path: Path, overrides: list[Override]) -> CompiledJob:
     """Load a job file with azure-ai-ml (no amlrun checks, no network). SpecError on schema errors."""
-    source = read_yaml(path)
+    written = read_yaml(path)
+    source = job_source(written)  # an azmlops file: the v2 job it means, problems at its own lines
     kind = str(source.data.get("type", "command"))
     step = step_name_for(path, source.data) if kind == "parallel" else None
     params = sdk_params_override(source.data, overrides)
@@ -182,6 +184,8 @@ def load_sdk_job(path: Path, overrides: list[Override]) -> CompiledJob:
             params = [{_wrapped_key(k, step): v for k, v in p.items()} for p in params]
             text = yaml.safe_dump(_wrap_parallel(source.data, step), sort_keys=False)
             job = _load(io.StringIO(text), path, params)
+        elif source is not written:
+            job = _load(io.StringIO(yaml.safe_dump(source.data, sort_keys=False)), path, params)
         else:
             job = _load(path, path, params)
     except _SdkRejected as exc:

@@ -77,6 +77,7 @@ def submit_job(request: SubmitRequest, *, credential: Any = None, transport: Any
     from amlrun.azureml.workspace import make_credential, resolve_workspace
 
     project = load_project_config(request.file)
+    _adopt_azmlops_provider(request, project)
     precheck_job(request.file, request.overrides)
     # no workspace, no submission: say so before azure-ai-ml's seconds of import and compiling
     workspace = None if request.dry_run else resolve_workspace(
@@ -108,6 +109,21 @@ def submit_job(request: SubmitRequest, *, credential: Any = None, transport: Any
             result.status = _wait(client, ml, created.name, err)
             err(f"{created.name} {result.status}")
     return result
+
+
+def _adopt_azmlops_provider(request: SubmitRequest, project: Any) -> None:
+    """An azmlops file names its workspace, tenant, login and datastores itself: use them (flags still win)."""
+    from amlrun.spec.azmlops import azmlops_for
+
+    job = azmlops_for(request.file)
+    if job is None:
+        return
+    project.workspace = {**project.workspace, **{k: v for k, v in job.workspace.items() if v}}
+    if job.tenant_id and not project.workspace.get("tenant_id"):
+        project.workspace["tenant_id"] = job.tenant_id
+    request.interactive = request.interactive or job.force_login
+    for name, spec in job.datastores.items():
+        project.datastores.setdefault(name, spec)
 
 
 def _wait(client: Any, ml: Any, name: str, err: Write) -> str:

@@ -23,6 +23,7 @@ from amlrun.data.uris import (
     substitute_default_datastore,
 )
 from amlrun.errors import DataError
+from amlrun.spec.azmlops import azmlops_for
 from amlrun.spec.project import ProjectConfig, load_project_config, parse_size
 
 if TYPE_CHECKING:
@@ -78,7 +79,11 @@ class DataContext:
     @classmethod
     def for_project(cls, store_root: Path, near: Path | None = None) -> DataContext:
         """The context for the project containing `near` (a job file or folder). Reads amlrun.yaml only."""
-        return cls(Path(store_root), config=load_project_config(near))
+        config = load_project_config(near)
+        job = azmlops_for(near) if near is not None and near.suffix in (".yml", ".yaml") else None
+        for name, spec in (job.datastores.items() if job else ()):
+            config.datastores.setdefault(name, spec)  # an azmlops file's own datastores; amlrun.yaml wins
+        return cls(Path(store_root), config=config)
 
     # datastores -------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.errors import Problem, SpecError
+from amlrun.spec.azmlops import is_azmlops
 from amlrun.spec.loader import Findings, Node, load_component_collecting, load_job_collecting
 from amlrun.spec.overrides import Override
 from amlrun.spec.source import read_yaml
@@ -25,7 +26,7 @@ def check_file(path: Path, overrides: list[Override]) -> list[Problem]:
         source = read_yaml(path, duplicates=[])
     except SpecError as exc:
         return exc.problems
-    if looks_like_component(source.data):
+    if looks_like_component(source.data) and not is_azmlops(source.data):
         node, findings = load_component_collecting(path)
     else:
         node, findings = load_job_collecting(path, overrides)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from amlrun.errors import Problem, SpecError
+from amlrun.spec.azmlops import read_job_yaml
 from amlrun.spec.bindings import BINDING_RE
 from amlrun.spec.models import (
     CommandComponent,
@@ -247,7 +248,7 @@ def load_job_collecting(path: str | Path, overrides: list[Override] | None = Non
     """Load as much of a job file as possible; the problems found are in the returned Findings."""
     findings = Findings()
     try:
-        source = read_yaml(path, duplicates=findings.problems)
+        source = read_job_yaml(path, duplicates=findings.problems)  # an azmlops file reads as its v2 job
     except SpecError as exc:
         findings.extend(exc.problems)
         return None, findings
