@@ -45,6 +45,7 @@ def _parsed_overrides(files: list[Path], overrides: tuple[str, ...]) -> list[tup
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     # "envs": ("amlrun.cli_envs:envs", "List and prune cached step environments."),
     "convert": ("amlrun.cli_convert:convert", "Print an azmlops job or pipeline file as AzureML v2 YAML."),
+    "package": ("amlrun.cli_package:package", "Build an isolated, reproducible snapshot of a job or pipeline."),
 }
 
 
@@ -87,15 +88,25 @@ def cli() -> None:
 @click.option("--step", help="Run one pipeline step (full name like outer.inner, or a unique short name) and "
               "only what it needs: unchanged upstream steps and the step itself are reused.")
 @_store_opt
+@click.option("--package", "packaged", is_flag=True,
+              help="Run from a fresh isolated snapshot (as `amlrun package` builds); the run record names its hash.")
 def run(file: Path, overrides: tuple[str, ...], name: str | None, max_parallel: int | None,
-        max_workers: int | None, force_rerun: bool, step: str | None, store_root: Path | None) -> None:
+        max_workers: int | None, force_rerun: bool, step: str | None, store_root: Path | None,
+        packaged: bool = False) -> None:
     """Run a job file (command, pipeline or parallel) locally."""
     from amlrun.engine.runner import RunRequest, run_job
 
+    package = None
+    if packaged:
+        from amlrun.cli_package import fresh_package, note_package
+
+        file, package = fresh_package(file)
     request = RunRequest(file=file, overrides=_parsed_overrides([file], overrides), name=name,
                          store_root=store_root, max_parallel=max_parallel, max_workers=max_workers,
                          force_rerun=force_rerun, step=step)
     record = run_job(request)
+    if package:
+        note_package(store_root, file, record.name, package)
     sys.exit(0 if record.status in ("Completed", "Reused") else 130 if record.status == "Canceled" else 1)
 
 
@@ -210,9 +221,15 @@ def datastores(store_root: Path | None) -> None:
 @click.option("--register-datastores", is_flag=True,
               help="Register amlrun.yaml's Azure datastores that the workspace lacks (asks first).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before registering datastores.")
-def submit(file: Path, overrides: tuple[str, ...], **options: object) -> None:
+@click.option("--package", "packaged", is_flag=True, help="Submit a fresh isolated snapshot (`amlrun package`).")
+def submit(file: Path, overrides: tuple[str, ...], packaged: bool = False, **options: object) -> None:
     """Submit a job file to AzureML, validated first (or show it with --dry-run)."""
     from amlrun.azureml.submit import SubmitRequest, submit_job
+
+    if packaged:
+        from amlrun.cli_package import fresh_package
+
+        file, _ = fresh_package(file)
 
     request = SubmitRequest(file=file, overrides=_parsed_overrides([file], overrides), **options)  # type: ignore[arg-type]
     result = submit_job(request, confirm=lambda question: click.confirm(question, err=True))

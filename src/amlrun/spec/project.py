@@ -11,6 +11,7 @@
     cache: {max_size: 20GB}                                     # remote-input cache under the store
     fsspec: {real_azureml_fsspec: false}                        # true: let the real azureml-fsspec through
     workspace: {subscription_id: ..., resource_group: ..., workspace_name: ...}
+    shared: [packages/shared]                                   # code `amlrun package` copies into every job
 
 Secrets are never written inline: a credential names the environment variable that holds it, and an
 inline key is refused with a file:line error saying how to move it. A user-level file
@@ -32,7 +33,8 @@ __all__ = ["CONFIG_NAME", "ProjectConfig", "find_project_config", "load_project_
 
 CONFIG_NAME = "amlrun.yaml"
 
-_SECTIONS = ("datastores", "data", "workspace", "cache", "fsspec")
+_SECTIONS = ("datastores", "data", "workspace", "cache", "fsspec", "shared")
+_LIST_SECTIONS = ("shared",)
 _CREDENTIAL_ENV_KEYS = ("account_key_env", "sas_token_env", "connection_string_env")
 _INLINE_SECRETS = {
     "account_key": "account_key_env", "key": "account_key_env", "sas_token": "sas_token_env",
@@ -54,6 +56,7 @@ class ProjectConfig:
     workspace: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
     fsspec: dict[str, Any] = field(default_factory=dict)
+    shared: list[str] = field(default_factory=list)
     sources: list[SpecSource] = field(default_factory=list)
     folders: dict[str, Path] = field(default_factory=dict)
 
@@ -98,8 +101,10 @@ def load_project_config(start: Path | None = None) -> ProjectConfig:
         config.sources.append(source)
         for section in _SECTIONS:
             value = source.data.get(section) or {}
-            if isinstance(value, dict):
+            if isinstance(value, dict) and section not in _LIST_SECTIONS:
                 getattr(config, section).update(value)
+            elif isinstance(value, list) and section in _LIST_SECTIONS:
+                getattr(config, section).extend(str(v) for v in value)
         for name in (source.data.get("datastores") or {}):
             config.folders[str(name)] = source.folder
     if problems:
@@ -113,7 +118,14 @@ def validate_config_source(source: SpecSource) -> list[Problem]:
     for key in data:
         if key not in _SECTIONS:
             problems.append(smap.problem((key,), f"unknown section {key!r}", f"known sections: {', '.join(_SECTIONS)}"))
+    for section in _LIST_SECTIONS:
+        if section in data and data[section] is not None and not (
+                isinstance(data[section], list) and all(isinstance(v, str) for v in data[section])):
+            problems.append(smap.problem((section,), f"`{section}` must be a list of folders",
+                                         "write e.g. `shared: [packages/shared]`"))
     for section in _SECTIONS:
+        if section in _LIST_SECTIONS:
+            continue
         if section in data and data[section] is not None and not isinstance(data[section], dict):
             problems.append(smap.problem((section,), f"`{section}` must be a mapping", "write `name: value` entries"))
     datastores = data.get("datastores") or {}

@@ -91,6 +91,8 @@ def print_run(root: Path | None, name: str, step: str | None = None) -> None:
     ]
     if record.spec_path:
         lines.append(f"spec:      {record.spec_path}")
+    if record.extra.get("package"):
+        lines.append(f"package:   {record.extra['package'].get('hash')} (from {record.extra['package'].get('source')})")
     if record.exit_code is not None:
         lines.append(f"exit code: {record.exit_code}")
     if record.reused_from:

@@ -1,0 +1,122 @@
+"""`amlrun package` and `run --package`: isolated, deterministic snapshots of uv-workspace packages."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from amlrun.projects.workspace import find_uv
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, write) -> Path:
+    """Two experiment packages and a shared one in a uv workspace (locked), and a pipeline of both."""
+    root = tmp_path / "repo"
+    write("repo/pyproject.toml", """
+        [tool.uv.workspace]
+        members = ["packages/*"]
+    """)
+    write("repo/amlrun.yaml", "datastores: {}\n")
+    write("repo/packages/shared/pyproject.toml", """
+        [project]
+        name = "shared"
+        version = "0.1.0"
+        requires-python = ">=3.10"
+    """)
+    write("repo/packages/shared/src/shared/__init__.py", 'GREETING = "hello v1"\n')
+    for name, body in (("trainer", "train"), ("scorer", "score")):
+        write(f"repo/packages/{name}/pyproject.toml", f"""
+            [project]
+            name = "{name}"
+            version = "0.1.0"
+            requires-python = ">=3.10"
+            dependencies = ["shared"]
+
+            [tool.uv.sources]
+            shared = {{ workspace = true }}
+        """)
+        write(f"repo/packages/{name}/src/{name}/__init__.py", "")
+        write(f"repo/packages/{name}/src/.amlignore", "*.log\n")
+        write(f"repo/packages/{name}/environment/Dockerfile",
+              "FROM python:3.11-slim\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\n")
+        write(f"repo/packages/{name}/src/{name}/{body}.py", """
+            import argparse, pathlib
+            from shared import GREETING
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--out")
+            parser.add_argument("--model", default=None)
+            args = parser.parse_args()
+            seen = pathlib.Path(args.model, "result.txt").read_text() if args.model else ""
+            pathlib.Path(args.out, "result.txt").write_text(seen + GREETING + "\\n")
+        """)
+        command = f"python -m {name}.{body} --out ${{{{outputs.out}}}}" + (
+            " --model ${{inputs.model}}" if name == "scorer" else "")
+        inputs = "inputs:\n  model: {type: uri_folder}\n" if name == "scorer" else ""
+        write(f"repo/packages/{name}/aml-component.yaml",
+              f"type: command\nname: {name}\nversion: '1'\ncode: ./src\ncommand: {command}\n"
+              f"environment: {{build: {{path: ./environment}}}}\n{inputs}outputs:\n  out: {{type: uri_folder}}\n")
+    write("repo/packages/trainer/aml-job.yaml", """
+        type: command
+        code: ./src
+        command: python -m trainer.train --out ${{outputs.out}}
+        environment: {build: {path: ./environment}}
+        outputs:
+          out: {type: uri_folder}
+    """)
+    write("repo/pipelines/train_score.yaml", """
+        type: pipeline
+        jobs:
+          train:
+            component: ../packages/trainer/aml-component.yaml
+          score:
+            component: ../packages/scorer/aml-component.yaml
+            inputs:
+              model: ${{parent.jobs.train.outputs.out}}
+    """)
+    subprocess.run([find_uv(), "lock", "--offline", "--quiet"], cwd=root, check=True)
+    return root
+
+
+def _hash(amlrun, job: Path, *args: str) -> str:
+    result = amlrun("package", job, *args, cwd=job.parent)
+    assert result.code == 0, result.text
+    return result.out.strip()
+
+
+def test_package_is_deterministic_and_isolated(amlrun, workspace: Path, tmp_path: Path) -> None:
+    job = workspace / "packages" / "trainer" / "aml-job.yaml"
+    first = _hash(amlrun, job, "-o", tmp_path / "pkg")
+    assert _hash(amlrun, job, "-o", tmp_path / "pkg") == first
+    snapshot = tmp_path / "pkg"
+    assert (snapshot / "code" / "trainer" / "train.py").is_file()
+    assert (snapshot / "code" / "shared" / "__init__.py").is_file()  # the shared code it imports
+    assert (snapshot / "environment" / "Dockerfile").is_file()
+    assert (snapshot / "environment" / "requirements.txt").is_file()
+    rewritten = yaml.safe_load((snapshot / "aml-job.yaml").read_text())
+    assert rewritten["code"] == "./code" and rewritten["environment"]["build"]["path"] == "./environment"
+
+    (workspace / "packages" / "trainer" / "src" / "debug.log").write_text("ignored by .amlignore\n")
+    assert _hash(amlrun, job, "-o", tmp_path / "pkg") == first
+    assert not (snapshot / "code" / "debug.log").exists()
+
+    (workspace / "packages" / "shared" / "src" / "shared" / "__init__.py").write_text('GREETING = "hello v2"\n')
+    assert _hash(amlrun, job, "-o", tmp_path / "pkg") != first
+
+
+def test_run_packaged_job_and_pipeline(amlrun, workspace: Path, store: Path) -> None:
+    job = workspace / "packages" / "trainer" / "aml-job.yaml"
+    result = amlrun("run", "--package", job, "--name", "packaged_job", cwd=workspace)
+    assert result.code == 0, result.text
+    digest = next(line.split()[-1] for line in result.err.splitlines() if "package hash" in line)
+    shown = amlrun("show", "packaged_job", cwd=workspace)
+    assert digest in shown.out and f"packages/{digest[:12]}/aml-job.yaml" in shown.out
+    assert list(store.rglob("result.txt"))[0].read_text() == "hello v1\n"
+
+    pipeline = workspace / "pipelines" / "train_score.yaml"
+    ran = amlrun("run", "--package", pipeline, "--name", "packaged_pipeline", cwd=workspace)
+    assert ran.code == 0, ran.text
+    scored = [p for p in store.rglob("result.txt") if "score" in str(p)]
+    assert scored and scored[0].read_text() == "hello v1\nhello v1\n"
