@@ -79,6 +79,7 @@ def plan_pipeline(root: Node, data: DataContext, run_name: str, run_dir: Path) -
     inputs = plan_inputs(root, data)
     outputs = plan_outputs(root, data, run_name)
     planner.scope(root, "", inputs, outputs, None, run_dir)
+    _inherit_input_types(planner.steps)
     continue_on_failure = settings.continue_on_step_failure
     return PipelinePlan(
         root=root, run_name=run_name, run_dir=run_dir, inputs=inputs, outputs=outputs,
@@ -151,6 +152,15 @@ class _Planner:
         raise SpecError([target.source.source_map.problem(
             (*target.path, "outputs"), f"no step inside {step!r} writes its output {output!r}",
             f"bind an inner step's output to ${{{{parent.outputs.{output}}}}}")])
+
+
+def _inherit_input_types(steps: dict[str, PlannedStep]) -> None:
+    """An input with no declared type reads its upstream output as that output's type (a uri_file stays a file)."""
+    for step in steps.values():
+        for item in step.plan.inputs.values():
+            producer = steps.get(item.from_step or "")
+            if item.type_from_producer and producer is not None and item.from_output in producer.plan.outputs:
+                item.type = producer.plan.outputs[item.from_output or ""].type
 
 
 def _topological(steps: dict[str, PlannedStep]) -> dict[str, PlannedStep]:

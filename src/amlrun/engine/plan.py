@@ -33,6 +33,7 @@ class InputPlan:
     from_step: str | None = None
     from_output: str | None = None
     optional: bool = False
+    type_from_producer: bool = False  # no type declared: it is the type of the upstream output it reads
 
     @property
     def is_literal(self) -> bool:

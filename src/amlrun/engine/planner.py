@@ -65,10 +65,12 @@ def plan_inputs(node: Node, data: DataContext, parent_inputs: dict[str, InputPla
                 plan.type = plan.type or upstream.type
                 plan.value, plan.location = upstream.value, upstream.location
                 plan.from_step, plan.from_output = upstream.from_step, upstream.from_output
+                plan.type_from_producer = upstream.type_from_producer and not (decl is not None and decl.type)
                 if spec is not None and spec.mode is None and upstream.mode:
                     plan.mode = mode if decl is not None and decl.mode else upstream.mode
         elif ref is not None and ref.kind == "step_output":
             plan.from_step, plan.from_output = ref.step, ref.name
+            plan.type_from_producer = not plan.type  # the pipeline planner gives it the upstream output's type
             plan.type = plan.type or "uri_folder"
         elif spec is not None and spec.path is not None:
             plan.type = plan.type or "uri_folder"
@@ -110,18 +112,21 @@ def plan_outputs(node: Node, data: DataContext, run_name: str,
     for name in dict.fromkeys([*declared, *given]):
         decl = declared.get(name)
         spec = given.get(name, decl)
-        type_ = (decl.type if decl and decl.type else None) or (spec.type if spec else None) or "uri_folder"
-        mode = (spec.mode if spec and spec.mode else None) or (decl.mode if decl and decl.mode else None) \
-            or _DEFAULT_OUTPUT_MODE
+        type_ = (decl.type if decl and decl.type else None) or (spec.type if spec else None)
+        mode = (spec.mode if spec and spec.mode else None) or (decl.mode if decl and decl.mode else None)
         ref = is_pure_binding(spec.value) if spec is not None else None
         bound = None
         if ref is not None and ref.kind == "parent_output" and parent_outputs and ref.name in parent_outputs:
-            location = parent_outputs[ref.name].location
+            parent = parent_outputs[ref.name]
+            location = parent.location
             bound = ref.name
+            # an undeclared type or mode is the pipeline output's, as in AzureML (a uri_file stays a file)
+            type_, mode = type_ or parent.type, mode or parent.mode
         elif spec is not None and spec.path:
             location = data.resolve(str(spec.path), node.source.folder, run_name=run_name, output_name=name)
         else:
             location = data.default_output(run_name, name)
+        type_, mode = type_ or "uri_folder", mode or _DEFAULT_OUTPUT_MODE
         if type_ == "uri_file" and location.uri.endswith("/"):
             location = location.child(name)
         plans[name] = OutputPlan(name, type_, mode, location, bound_to_parent=bound)

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from amlrun.data.staging import MaterializedInput
+from amlrun.data.staging import MaterializedInput, materialize_input
 from amlrun.engine.command_step import (
     StepOutcome,
     build_process_env,
@@ -70,6 +70,20 @@ def _azureml_user_root() -> str | None:
     return str(Path(next(iter(spec.submodule_search_locations))).parent)
 
 
+def _partition_source(plan: StepPlan, name: str, given: MaterializedInput, step: str | None) -> MaterializedInput:
+    """The local data the mini-batches are cut from.
+
+    A `direct` input hands the entry script its URI (`${{inputs.x}}`), but PRS still reads the data
+    itself to make mini-batches: a datastore URI (an upstream step's output, a blob folder) is staged
+    as a read-only view for that, MLTable paths made local as for any mltable input.
+    """
+    planned = plan.inputs[name]
+    location = planned.location
+    if planned.mode != "direct" or location is None or given.value == str(location.local_path):
+        return given
+    return materialize_input(name, planned.type, "ro_mount", location, plan.run_dir / "partition", step)
+
+
 def forget_mini_batches(plan: StepPlan) -> None:
     """Make the next run of this step start over: its input changed, so earlier mini-batches no longer apply.
 
@@ -104,6 +118,7 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
             raise DataError(f"input_data input {settings.input_data!r} has no data bound",
                             hint="bind the input to a folder of files or an MLTable folder")
         out_file = output_file(settings, plan, outputs)
+        table_source = _partition_source(plan, settings.input_data, source, step)
     except (AmlrunError, ValueError) as exc:
         message = exc.render() if isinstance(exc, AmlrunError) else str(exc)
         return StepOutcome("Failed", error=message, duration=time.monotonic() - started)
@@ -139,7 +154,7 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
             "header": settings.append_row_dataframe_header, "dataset": settings.input_data,
             "tabular": input_type == "mltable",
         })
-        request = PartitionRequest(input_type, str(source.value), settings.mini_batch_size,
+        request = PartitionRequest(input_type, str(table_source.value), settings.mini_batch_size,
                                    list(settings.partition_keys), str(work_dir))
         progress = ProgressView(reporter, step)
         reporter.event("started", step=step, message=f"parallel: {workers} worker process"
@@ -154,6 +169,8 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
         counts = write_summary(logs, journal, result)
     finally:
         journal.close()
+        if table_source is not source:
+            table_source.verify()  # removes the read-only view the mini-batches were cut from
     for out in outputs.values():
         out.finalize(result.status == "Completed")
     extra = {"parallel": counts, "outputs": {k: str(o.location.local_path or o.location.uri)
