@@ -82,7 +82,7 @@ def start_azurite(location: Path) -> tuple[subprocess.Popen[bytes], Azurite]:
         [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location),
          "--silent", "--skipApiVersionCheck", "--disableTelemetry"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # node starts slowly on a loaded 2-core machine
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"azurite exited: {proc.stderr.read().decode() if proc.stderr else ''}")
@@ -90,7 +90,7 @@ def start_azurite(location: Path) -> tuple[subprocess.Popen[bytes], Azurite]:
             return proc, Azurite("127.0.0.1", port)
         time.sleep(0.1)
     stop_azurite(proc)
-    raise RuntimeError("azurite did not answer within 30 s")
+    raise RuntimeError("azurite did not answer within 90 s")
 
 
 def stop_azurite(proc: subprocess.Popen[bytes]) -> None:
