@@ -120,3 +120,11 @@ def test_run_packaged_job_and_pipeline(amlrun, workspace: Path, store: Path) -> 
     assert ran.code == 0, ran.text
     scored = [p for p in store.rglob("result.txt") if "score" in str(p)]
     assert scored and scored[0].read_text() == "hello v1\nhello v1\n"
+
+
+def test_submit_package_dry_run_uploads_the_snapshot(amlrun, workspace: Path) -> None:
+    job = workspace / "packages" / "trainer" / "aml-job.yaml"
+    result = amlrun("submit", "--package", job, "--dry-run", "--compute", "cpu", cwd=workspace)
+    assert result.code == 0, result.text
+    assert "shared/__init__.py" in result.out and "trainer/train.py" in result.out
+    assert ".amlrun/packages/" in result.text

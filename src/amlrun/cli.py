@@ -46,6 +46,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     # "envs": ("amlrun.cli_envs:envs", "List and prune cached step environments."),
     "convert": ("amlrun.cli_convert:convert", "Print an azmlops job or pipeline file as AzureML v2 YAML."),
     "package": ("amlrun.cli_package:package", "Build an isolated, reproducible snapshot of a job or pipeline."),
+    "init": ("amlrun.cli_init:init", "Create a project of experiment packages (or add one: --experiment)."),
 }
 
 

@@ -99,7 +99,7 @@ class _Packager:
         self._unit(src, data, unit_dir, yaml_dir)
         task = data.get("task")
         if isinstance(task, dict) and isinstance(task.get("code"), str) and "code" not in data:
-            self._unit(src, task, unit_dir, yaml_dir, environment_holder=data)
+            self._unit(src, task, unit_dir, yaml_dir)  # a parallel job's code and environment are in `task`
         self._inputs(data, src, yaml_dir)
         return data
 
@@ -118,8 +118,7 @@ class _Packager:
             self._write_yaml(self.stage / name / file.name, rewritten)
         return _relative(f"{self.units[file]}/{file.name}", from_dir)
 
-    def _unit(self, src: Path, holder: dict[str, Any], unit_dir: str, yaml_dir: str,
-              environment_holder: dict[str, Any] | None = None) -> None:
+    def _unit(self, src: Path, holder: dict[str, Any], unit_dir: str, yaml_dir: str) -> None:
         """Copy `holder['code']` with its shared code, and its environment; rewrite their paths."""
         code = holder.get("code")
         member = None
@@ -138,7 +137,7 @@ class _Packager:
                 key = found[1].name
                 if key not in self.requirements:
                     self.requirements[key] = export_requirements(found[0], found[1])
-        self._environment(src, environment_holder or holder, unit_dir, yaml_dir, member)
+        self._environment(src, holder, unit_dir, yaml_dir, member)
 
     def _shared(self, members: list[Member], target: Path) -> None:
         sources: list[Path] = [p for m in members for p in import_packages(m.folder)]
