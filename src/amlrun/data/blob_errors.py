@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from amlrun.data.datastores import BlobDatastore, credential_kind, redact
+from amlrun.data.secrets import credential_kind, redact
 from amlrun.errors import DataError
+
+if TYPE_CHECKING:  # (datastores imports this module when checking a datastore)
+    from amlrun.data.datastores import BlobDatastore
 
 __all__ = ["error_code", "storage_errors"]
 

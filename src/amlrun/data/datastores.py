@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amlrun.data.secrets import credential_kind, redact, secret_values
 from amlrun.data.stepsite.amlrun_datastore_fs import CredentialMissing, blob_filesystem_kwargs
 from amlrun.data.uris import StorageUri
 from amlrun.errors import DataError
 
-__all__ = ["BlobDatastore", "Datastore", "LocalDatastore", "secret_values"]
+__all__ = ["BlobDatastore", "Datastore", "LocalDatastore", "credential_kind", "redact", "secret_values"]
 
 
 
@@ -157,36 +158,3 @@ def _quiet_azure_sign_in_warnings() -> None:
         import logging
 
         logging.getLogger("azure.identity").setLevel(logging.ERROR)
-
-
-def credential_kind(credential: Any) -> str:
-    if isinstance(credential, dict):
-        for key in ("account_key_env", "sas_token_env", "connection_string_env"):
-            if key in credential:
-                return f"{key.removesuffix('_env').replace('_', ' ')} from ${credential[key]}"
-    if credential == "anonymous":
-        return "anonymous"
-    return "DefaultAzureCredential"
-
-
-def secret_values(datastores: list[Datastore]) -> list[str]:
-    """The secret values the configured credentials point at (to scrub them from any text)."""
-    values = []
-    for ds in datastores:
-        if isinstance(ds, BlobDatastore) and isinstance(ds.credential, dict):
-            for key in ("account_key_env", "sas_token_env", "connection_string_env"):
-                value = os.environ.get(ds.credential.get(key) or "")
-                if value:
-                    values.append(value)
-                    values.extend(part.split("=", 1)[1] for part in value.split(";")
-                                  if part.lower().startswith(("accountkey=", "sharedaccesssignature="))
-                                  and "=" in part)
-                    if "sig=" in value:
-                        values.extend(p.split("=", 1)[1] for p in value.lstrip("?").split("&") if p.startswith("sig="))
-    return [v for v in values if len(v) >= 6]
-
-
-def redact(text: str, datastores: list[Datastore]) -> str:
-    for value in sorted(secret_values(datastores), key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text

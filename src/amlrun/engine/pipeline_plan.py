@@ -124,7 +124,7 @@ class _Planner:
                    outputs: dict[str, OutputPlan]) -> StepPlan:
         if node.kind == "parallel":
             try:
-                from amlrun.engine.parallel import plan_parallel_step  # type: ignore[attr-defined]
+                from amlrun.engine.parallel.plan import plan_parallel_step
             except ImportError:
                 raise RunError(f"step {node.name!r} is a parallel job, which this build of amlrun cannot run "
                                "inside a pipeline yet",

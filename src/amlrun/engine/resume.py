@@ -1,7 +1,12 @@
-"""`amlrun resume RUN`: finish an earlier run in place, redoing only what did not succeed."""
+"""`amlrun resume RUN`: finish an earlier run in place, redoing only what did not succeed.
+
+Each runner that can continue a run says what is left (`work_left`) and resumes it (`resume`):
+pipelines (`pipeline.py`) and standalone parallel jobs (`parallel/job.py`).
+"""
 
 from __future__ import annotations
 
+import importlib
 import threading
 from pathlib import Path
 
@@ -9,7 +14,9 @@ from amlrun.engine.events import PlainReporter, Reporter
 from amlrun.errors import RunError
 from amlrun.store.records import RunRecord, RunStore, find_store_root
 
-__all__ = ["mini_batches_left", "resume_run"]
+__all__ = ["resume_run"]
+
+_RUNNERS = {"pipeline": "amlrun.engine.pipeline", "parallel": "amlrun.engine.parallel.job"}
 
 
 def resume_run(name: str, store_root: Path | None = None, max_parallel: int | None = None,
@@ -22,41 +29,15 @@ def resume_run(name: str, store_root: Path | None = None, max_parallel: int | No
     """
     store = RunStore(store_root or find_store_root())
     record = store.get(name)
-    if record.status == "Completed" and not _work_left(record, store):
+    runner = importlib.import_module(_RUNNERS[record.type]) if record.type in _RUNNERS else None
+    if record.status == "Completed" and not (runner and runner.work_left(record, store)):
         raise RunError(f"run {record.name} already completed; nothing to resume",
                        hint="use `amlrun run` to run the job again")
     if record.parent is not None:
         raise RunError(f"{record.name} is a step of run {record.parent}",
                        hint=f"resume the pipeline: `amlrun resume {record.parent}`")
+    if runner is None:
+        raise RunError(f"run {record.name} is a {record.type} job, which has nothing to resume partially",
+                       hint=f"run it again: `amlrun run {record.spec_path}`")
     reporter = reporter or PlainReporter(prefix_steps=record.type == "pipeline")
-    if record.type == "pipeline":
-        from amlrun.engine.pipeline import resume_pipeline_job
-
-        return resume_pipeline_job(record, store, reporter, cancel, max_parallel=max_parallel,
-                                   max_workers=max_workers)
-    if record.type == "parallel":
-        from amlrun.engine.parallel import resume_parallel_job
-
-        return resume_parallel_job(record, store, reporter, cancel, max_workers=max_workers)
-    raise RunError(f"run {record.name} is a {record.type} job, which has nothing to resume partially",
-                   hint=f"run it again: `amlrun run {record.spec_path}`")
-
-
-def mini_batches_left(record: RunRecord) -> int:
-    """Failed mini-batches of a parallel run or step that still Completed (within its error thresholds).
-
-    The one rule for both standalone jobs and pipeline steps of what `amlrun resume` still has to do.
-    """
-    if record.type != "parallel" or record.status != "Completed":
-        return 0
-    counts = record.extra.get("parallel")
-    return int((counts or {}).get("failed") or 0)
-
-
-def _work_left(record: RunRecord, store: RunStore) -> bool:
-    """Whether a Completed run still has failed mini-batches: its own, or those of its parallel steps."""
-    if record.type == "pipeline":
-        from amlrun.engine.pipeline import descendants
-
-        return any(mini_batches_left(step) for step in descendants(store, record.name))
-    return mini_batches_left(record) > 0
+    return runner.resume(record, store, reporter, cancel, max_parallel=max_parallel, max_workers=max_workers)

@@ -1,4 +1,4 @@
-"""Find a pipeline step by the name a user typed: its full path (`outer.inner`) or a unique leaf name.
+"""Pipeline steps in the run store: find one by the name a user typed: its full path (`outer.inner`) or a unique leaf name.
 
 `run --step`, `logs --step` and `show --step` all name steps the same way, and all answer a miss
 with the names that exist and the nearest ones, so a typo costs one look, not a trip to `show`.
@@ -10,8 +10,9 @@ import difflib
 from collections.abc import Sequence
 
 from amlrun.errors import UsageError
+from amlrun.store.records import RunRecord, RunStore
 
-__all__ = ["resolve_step"]
+__all__ = ["descendants", "resolve_step"]
 
 
 def resolve_step(wanted: str, paths: Sequence[str], owner: str) -> str:
@@ -41,3 +42,12 @@ def _near(wanted: str, paths: Sequence[str]) -> list[str]:
     for leaf in difflib.get_close_matches(wanted, leaves, n=3, cutoff=0.6):
         close.update(path for path in paths if _leaf(path) == leaf)
     return [path for path in paths if path in close]
+
+
+def descendants(store: RunStore, name: str) -> list[RunRecord]:
+    """Every record under run `name`: its steps, nested pipelines and their steps."""
+    found = []
+    for child in store.children(name):
+        found.append(child)
+        found.extend(descendants(store, child.name))
+    return found

@@ -15,12 +15,14 @@ from amlrun.data.locations import DataContext
 from amlrun.engine.events import Reporter, report_outputs
 from amlrun.engine.parallel.plan import plan_parallel_step
 from amlrun.engine.parallel.step import run_parallel_step
+from amlrun.engine.parallel.unfinished import mini_batches_left
 from amlrun.errors import RunError
 from amlrun.spec.loader import Node, load_job
 from amlrun.spec.validate import validate_node
 from amlrun.store.records import RunRecord, RunStore
+from amlrun.store.spec_copy import write_spec_copy
 
-__all__ = ["resume_parallel_job", "run_parallel_job"]
+__all__ = ["resume", "resume_parallel_job", "run_parallel_job", "work_left"]
 
 
 def _execute(node: Node, record: RunRecord, store: RunStore, data: DataContext, reporter: Reporter,
@@ -49,8 +51,6 @@ def _execute(node: Node, record: RunRecord, store: RunStore, data: DataContext, 
 def run_parallel_job(node: Node, request: Any, store: RunStore, data: DataContext, name: str, reporter: Reporter,
                      cancel: threading.Event | None) -> RunRecord:
     """`amlrun run parallel.yml`: a new run record, then the parallel step in the run's folder."""
-    from amlrun.engine.runner import write_spec_copy
-
     run_dir = store.run_dir(name)
     record = RunRecord(name=name, type="parallel", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(Path(request.file).resolve()),
@@ -71,3 +71,14 @@ def resume_parallel_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     validate_node(node)
     reporter.event("resume", message=f"resuming parallel run {record.name}")
     return _execute(node, record, store, DataContext.for_project(store.root, Path(record.spec_path)), reporter, cancel, max_workers)
+
+
+def work_left(record: RunRecord, store: RunStore) -> bool:
+    """Whether a Completed parallel run still has failed mini-batches for `amlrun resume`."""
+    return mini_batches_left(record) > 0
+
+
+def resume(record: RunRecord, store: RunStore, reporter: Reporter, cancel: threading.Event | None,
+           max_parallel: int | None = None, max_workers: int | None = None) -> RunRecord:
+    """`amlrun resume` of a standalone parallel job (`max_parallel` is for pipelines)."""
+    return resume_parallel_job(record, store, reporter, cancel, max_workers=max_workers)
