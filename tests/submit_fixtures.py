@@ -37,7 +37,19 @@ class FakeCredential:
         from azure.core.credentials import AccessToken
 
         self.scopes.append(scopes)
-        return AccessToken("fake-token", int(time.time()) + 3600)
+        return AccessToken(_unsigned_jwt(scopes), int(time.time()) + 3600)
+
+
+def _unsigned_jwt(scopes: tuple[str, ...]) -> str:
+    """A token shaped like Azure AD's (azure-ai-ml decodes it, unverified, to check its audience)."""
+    import base64
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    audience = scopes[0].removesuffix("/.default") if scopes else ""
+    claims = {"aud": audience, "exp": int(time.time()) + 3600}
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.c2ln"  # "sig"
 
 
 @dataclass
@@ -129,6 +141,9 @@ class FakeAzureML(BaseAdapter):
         if env and method == "GET":
             item = _environment(env.group(1), env.group(2) or "7")
             return 200, item if env.group(2) else {"value": [item]}
+        anonymous = re.fullmatch(r"/(?:environments|components)/[^/]+/versions/([^/]+)", rest)
+        if anonymous and method == "PUT":  # inline environments and pipeline steps are created as sent
+            return 201, {**body, "id": path, "name": anonymous.group(1)}
         store = re.fullmatch(r"/datastores(?:/([^/]+))?", rest)
         if store and method == "GET":
             if store.group(1) is None:

@@ -6,6 +6,7 @@ by pipelinedata), with the script's arguments exactly as azmlops passes them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,29 @@ def test_inline_account_key_is_used_but_never_written(amlrun, project: Path, wri
     for path in [*store.rglob("*"), *project.rglob("*")]:
         if path.is_file() and path.name != "keyed.yml":
             assert KEY.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_submit_uses_the_files_workspace_and_never_sends_the_key(project: Path, write) -> None:
+    """`submit` takes workspace and compute from `provider.azureml`; the inline key stays home."""
+    from amlrun.azureml.submit import SubmitRequest, submit_job
+    from submit_fixtures import FakeAzureML, FakeCredential
+
+    provider = PROVIDER.replace("00000000-0000-0000-0000-000000000000", "sub-0000") \
+        .replace("resource_group: rg", "resource_group: rg-test").replace("workspace_name: ws", "workspace_name: ws-test")
+    text = PIPELINE.format(provider=provider).replace(
+        "      name: input_datastore\n",
+        f"      name: input_datastore\n      account_name: acct\n      container_name: in\n      account_key: {KEY}\n", 1)
+    file = write("submit_me.yml", text)
+    fake = FakeAzureML()
+    out: list[str] = []
+    result = submit_job(SubmitRequest(file=file, overrides=[]), credential=FakeCredential(),
+                        transport=fake.transport(), out=out.append, err=lambda _: None)
+    assert result.exit_code == 0, out
+    put = fake.calls[-1]
+    assert put.method == "PUT" and "/subscriptions/sub-0000/resourceGroups/rg-test/" in put.path
+    body = put.body["properties"]
+    assert body["experimentName"] == "Copy_Data_Pipeline"
+    assert body["settings"]["default_compute"].endswith("/computes/cluster")
+    assert set(body["jobs"]) == {"copy_data1", "copy_data2"}
+    assert KEY not in json.dumps([c.body for c in fake.calls], default=str)

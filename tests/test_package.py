@@ -128,3 +128,22 @@ def test_submit_package_dry_run_uploads_the_snapshot(amlrun, workspace: Path) ->
     assert result.code == 0, result.text
     assert "shared/__init__.py" in result.out and "trainer/train.py" in result.out
     assert ".amlrun/packages/" in result.text
+
+
+def test_shared_folders_from_amlrun_yaml_and_snapshot_limits(amlrun, workspace: Path, tmp_path: Path, write) -> None:
+    """`shared:` folders are copied too; a snapshot over AzureML's file limit is warned about by name."""
+    write("repo/amlrun.yaml", "shared: [common]\n")
+    write("repo/common/helpers.py", "X = 1\n")
+    dump = workspace / "packages" / "trainer" / "src" / "dump"
+    dump.mkdir()
+    for i in range(2001):
+        (dump / f"f{i:04}.txt").write_text("x")
+    (dump / "big.bin").write_bytes(b"0" * 300_000)
+    result = amlrun("package", workspace / "packages" / "trainer" / "aml-job.yaml", "-o", tmp_path / "pkg")
+    assert result.code == 0, result.text
+    assert (tmp_path / "pkg" / "code" / "common" / "helpers.py").is_file()
+    assert "AzureML refuses more than 2000 files" in result.err and "code/dump/big.bin" in result.err
+
+    write("repo/amlrun.yaml", "shared: [missing]\n")
+    missing = amlrun("package", workspace / "packages" / "trainer" / "aml-job.yaml", "-o", tmp_path / "pkg")
+    assert missing.code == 2 and "missing" in missing.err and "amlrun.yaml" in missing.err

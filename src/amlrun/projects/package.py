@@ -142,6 +142,9 @@ class _Packager:
     def _shared(self, members: list[Member], target: Path) -> None:
         sources: list[Path] = [p for m in members for p in import_packages(m.folder)]
         for entry in self.config_shared():
+            if not entry.exists():
+                raise UsageError(f"shared code {entry} (amlrun.yaml `shared:`) does not exist",
+                                 hint=f"fix the entry in {self.config.path}; paths are relative to that file")
             sources.extend(import_packages(entry) if (entry / "pyproject.toml").is_file() else [entry])
         for source in sources:
             destination = target / source.name

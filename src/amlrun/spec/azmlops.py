@@ -479,7 +479,7 @@ def convert_source(source: SpecSource) -> AzmlopsJob:
         workspace=dict(workspace),
         tenant_id=azureml.get("tenant_id") if isinstance(azureml.get("tenant_id"), str) else None,
         force_login=azureml.get("force_login") is True,
-        problems=converter.problems,
+        problems=list(dict.fromkeys(converter.problems)),
         inline_keys=converter.inline_keys,
     )
 
