@@ -13,11 +13,12 @@ from typing import Any
 import click
 
 from amlrun import __version__
-from amlrun.errors import AmlrunError
+from amlrun.errors import AmlrunError, UsageError
 
 __all__ = ["main"]
 
 _file_arg = click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+_job_arg = click.argument("job", metavar="FILE|MODULE:FN")
 _set_opt = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
                         help="Override a field, as `az ml job create --set` does (repeatable).")
 _store_opt = click.option("--store", "store_root", type=click.Path(path_type=Path), envvar="AMLRUN_HOME",
@@ -38,6 +39,20 @@ def _parsed_overrides(files: list[Path], overrides: tuple[str, ...]) -> list[tup
         for note in near_misses(data, parsed):
             click.echo(f"[amlrun] note: {note}", err=True)
     return parsed
+
+
+def _sdk_job(job: str, packaged: bool = False) -> Any:
+    """The azure-ai-ml job `build.py:make_pipeline` names (imports azure-ai-ml), or None for a job file."""
+    from amlrun.azureml.sdk_jobs import parse_target
+
+    if parse_target(job) is None:
+        return None
+    if packaged:
+        raise UsageError("--package snapshots a job file's project; it cannot take a Python job",
+                         hint=f"drop --package, or dump the job to YAML first: `amlrun run {job}` keeps the dump")
+    from amlrun.azureml.sdk_jobs import load_target
+
+    return load_target(job)
 
 
 # Commands that live in their own modules, imported only when called ("name": "module:attribute").
@@ -79,7 +94,7 @@ def cli() -> None:
 
 
 @cli.command()
-@_file_arg
+@_job_arg
 @_set_opt
 @click.option("--name", help="Run name (default: an AzureML-style random name).")
 @click.option("--max-parallel", type=click.IntRange(min=1), help="Pipeline steps running at once [default: CPU count].")
@@ -91,21 +106,34 @@ def cli() -> None:
 @_store_opt
 @click.option("--package", "packaged", is_flag=True,
               help="Run from a fresh isolated snapshot (as `amlrun package` builds); the run record names its hash.")
-def run(file: Path, overrides: tuple[str, ...], name: str | None, max_parallel: int | None,
+def run(job: str, overrides: tuple[str, ...], name: str | None, max_parallel: int | None,
         max_workers: int | None, force_rerun: bool, step: str | None, store_root: Path | None,
         packaged: bool = False) -> None:
-    """Run a job file (command, pipeline or parallel) locally."""
+    """Run a job file (command, pipeline or parallel) locally.
+
+    JOB may also name Python that builds the job with azure-ai-ml: `build.py:make_pipeline` or
+    `package.module:make_pipeline` (a function returning the job, or a job variable).
+    """
     from amlrun.engine.runner import RunRequest, run_job
 
-    package = None
+    sdk = _sdk_job(job, packaged)
+    file, package = Path(job), None
     if packaged:
         from amlrun.cli_package import fresh_package, note_package
 
         file, package = fresh_package(file)
-    request = RunRequest(file=file, overrides=_parsed_overrides([file], overrides), name=name,
-                         store_root=store_root, max_parallel=max_parallel, max_workers=max_workers,
-                         force_rerun=force_rerun, step=step)
-    record = run_job(request)
+    request = RunRequest(file=file, name=name, store_root=store_root, max_parallel=max_parallel,
+                         max_workers=max_workers, force_rerun=force_rerun, step=step)
+    if sdk is None:
+        request.overrides = _parsed_overrides([file], overrides)
+        record = run_job(request)
+    else:
+        from amlrun.azureml.sdk_local import blamed_on_python, sdk_run_request
+
+        request = sdk_run_request(sdk, request)
+        request.overrides = _parsed_overrides([request.file], overrides)
+        with blamed_on_python(sdk, request.file):
+            record = run_job(request)
     if package:
         note_package(store_root, file, record.name, package)
     sys.exit(0 if record.status in ("Completed", "Reused") else 130 if record.status == "Canceled" else 1)
@@ -207,7 +235,7 @@ def datastores(store_root: Path | None) -> None:
 
 
 @cli.command()
-@_file_arg
+@_job_arg
 @_set_opt
 @click.option("--name", help="Job name (default: one AzureML picks).")
 @click.option("--experiment", help="Experiment name (default: the file's `experiment_name`).")
@@ -223,16 +251,26 @@ def datastores(store_root: Path | None) -> None:
               help="Register amlrun.yaml's Azure datastores that the workspace lacks (asks first).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before registering datastores.")
 @click.option("--package", "packaged", is_flag=True, help="Submit a fresh isolated snapshot (`amlrun package`).")
-def submit(file: Path, overrides: tuple[str, ...], packaged: bool = False, **options: object) -> None:
-    """Submit a job file to AzureML, validated first (or show it with --dry-run)."""
+def submit(job: str, overrides: tuple[str, ...], packaged: bool = False, **options: object) -> None:
+    """Submit a job file to AzureML, validated first (or show it with --dry-run).
+
+    JOB may also be `build.py:make_pipeline`: the azure-ai-ml job it builds is sent as
+    `MLClient.jobs.create_or_update(job)` would send it.
+    """
     from amlrun.azureml.submit import SubmitRequest, submit_job
 
+    sdk = _sdk_job(job, packaged)
+    file = Path(job)
     if packaged:
         from amlrun.cli_package import fresh_package
 
         file, _ = fresh_package(file)
+    if sdk is not None:
+        from amlrun.azureml.sdk_local import sdk_run_request
+        from amlrun.engine.runner import RunRequest
 
-    request = SubmitRequest(file=file, overrides=_parsed_overrides([file], overrides), **options)  # type: ignore[arg-type]
+        file = sdk_run_request(sdk, RunRequest(file=file), validate=False).file  # submit validates
+    request = SubmitRequest(file=file, overrides=_parsed_overrides([file], overrides), sdk=sdk, **options)  # type: ignore[arg-type]
     result = submit_job(request, confirm=lambda question: click.confirm(question, err=True))
     sys.exit(result.exit_code)
 

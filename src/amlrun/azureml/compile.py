@@ -244,14 +244,21 @@ def precheck_job(path: Path, overrides: list[Override]) -> None:
 
 
 def compile_job(path: Path, overrides: list[Override], *, name: str | None = None,
-                experiment: str | None = None, compute: str | None = None, prechecked: bool = False) -> CompiledJob:
+                experiment: str | None = None, compute: str | None = None, prechecked: bool = False,
+                job: Any = None) -> CompiledJob:
     """Check a job file (amlrun's checks, then azure-ai-ml's) and build the job to submit.
 
+    `job`: an azure-ai-ml object of which `path` is the dump; without overrides it is sent as it is,
+    so the request body is the one `MLClient.jobs.create_or_update(job)` sends.
     Raises SpecError before anything is sent when either check fails or no compute is named.
     """
     if not prechecked:
         precheck_job(path, overrides)
-    compiled = load_sdk_job(path, overrides)
+    if job is not None and not overrides:
+        source = read_yaml(path)
+        compiled = CompiledJob(job=job, file=path, source=source, kind=str(source.data.get("type", "command")))
+    else:
+        compiled = load_sdk_job(path, overrides)
     job = compiled.job
     if name:
         job.name = name

@@ -45,6 +45,7 @@ class SubmitRequest:
     dry_run: bool = False
     register_datastores: bool = False
     yes: bool = False
+    sdk: Any = None  # an azure-ai-ml job built in Python (`file` is then its dump): sent as it is
 
 
 @dataclass
@@ -76,14 +77,18 @@ def submit_job(request: SubmitRequest, *, credential: Any = None, transport: Any
     """Dry-run or submit a job file. `credential`/`transport` let tests fake Azure at its edges."""
     from amlrun.azureml.workspace import make_credential, resolve_workspace
 
-    project = load_project_config(request.file)
+    origin = request.sdk.source if request.sdk is not None and request.sdk.source else request.file
+    project = load_project_config(origin)
     _adopt_azmlops_provider(request, project)
-    precheck_job(request.file, request.overrides)
+    with _blamed_on_python(request):
+        precheck_job(request.file, request.overrides)
     # no workspace, no submission: say so before azure-ai-ml's seconds of import and compiling
     workspace = None if request.dry_run else resolve_workspace(
-        request.subscription, request.resource_group, request.workspace, project, request.file)
-    compiled = compile_job(request.file, request.overrides, name=request.name, experiment=request.experiment,
-                           compute=request.compute, prechecked=True)
+        request.subscription, request.resource_group, request.workspace, project, origin)
+    with _blamed_on_python(request):
+        compiled = compile_job(request.file, request.overrides, name=request.name, experiment=request.experiment,
+                               compute=request.compute, prechecked=True,
+                               job=request.sdk.job if request.sdk is not None else None)
     if workspace is None:
         from amlrun.azureml.dryrun import dry_run
 
@@ -124,6 +129,17 @@ def _adopt_azmlops_provider(request: SubmitRequest, project: Any) -> None:
     request.interactive = request.interactive or job.force_login
     for name, spec in job.datastores.items():
         project.datastores.setdefault(name, spec)
+
+
+def _blamed_on_python(request: SubmitRequest) -> Any:
+    """Problems in a dumped SDK job, reported at the Python that built it."""
+    if request.sdk is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    from amlrun.azureml.sdk_local import blamed_on_python
+
+    return blamed_on_python(request.sdk, request.file)
 
 
 def _wait(client: Any, ml: Any, name: str, err: Write) -> str:

@@ -26,7 +26,8 @@ def run_command_job(node: Node, request: RunRequest, store: RunStore, data: Data
     plan = plan_command_like(node, data, name, run_dir)
     record = RunRecord(name=name, type="command", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(request.file.resolve()),
-                       extra={"overrides": [f"{k}={v}" for k, v in request.overrides], "pid": os.getpid()})
+                       extra={"overrides": [f"{k}={v}" for k, v in request.overrides], "pid": os.getpid(),
+                              **request.recorded_source()})
     store.create(record)  # fails if another run took the name meanwhile
     write_spec_copy(node, run_dir)
     reporter.event("environment", message=f"environment: {plan.environment.description}")

@@ -39,6 +39,7 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
                            "overrides": [list(o) for o in request.overrides],
                            "force_rerun": bool(request.force_rerun),
                            "only_step": only,
+                           **request.recorded_source(),
                            "outputs": {k: str(o.location.local_path or o.location.uri) for k, o in plan.outputs.items()},
                        })
     write_spec_copy(node, run_dir)

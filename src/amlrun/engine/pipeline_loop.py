@@ -171,7 +171,7 @@ class PipelineExecution:
             return None
         what = (f"step {reused[0]} was not run: Reused from {self.steps.records[reused[0]].reused_from}, because its"
                 if len(reused) == 1 else f"steps {', '.join(reused)} were not run: Reused, because their")
-        spec = Path(self.record.spec_path or "pipeline.yml")
+        spec = Path(self.record.extra.get("source") or self.record.spec_path or "pipeline.yml")
         with contextlib.suppress(ValueError):
             spec = spec.relative_to(Path.cwd())
         sets = "".join(f" --set {shlex.quote(f'{k}={v}')}" for k, v in self.record.extra.get("overrides") or [])

@@ -23,3 +23,9 @@ class RunRequest:
     force_rerun: bool = False
     step: str | None = None
     dry_run: bool = False
+    source: str | None = None  # the Python that built the job (`build.py:make_pipeline`), when `file` is its dump
+    origin: Path | None = None  # where the project (amlrun.yaml, .amlrun/) is looked up; default: `file`
+
+    def recorded_source(self) -> dict[str, str]:
+        """The run record's `source` field: the Python a dumped job came from (what `show` names)."""
+        return {"source": self.source} if self.source else {}

@@ -33,7 +33,8 @@ def run_job(request: RunRequest, reporter: Reporter | None = None,
     if request.step and node.kind != "pipeline":
         raise UsageError(f"--step names a step of a pipeline, but {request.file.name} is a {node.kind} job",
                          hint=f"drop --step: `amlrun run {request.file}` runs the whole job")
-    store = open_store(request.store_root, request.file.parent)
+    near = request.origin or request.file  # a dumped SDK job: its Python's project
+    store = open_store(request.store_root, near.parent)
     name = check_run_name(request.name) if request.name else new_run_name()
     if store.exists(name):
         raise UsageError(f"a run named {name!r} already exists", hint="choose another --name or omit it")
@@ -41,7 +42,7 @@ def run_job(request: RunRequest, reporter: Reporter | None = None,
     if request.store_root is None and find_store_root(Path.cwd()) != store.root:
         reporter.event("note", message=f"this run is kept in {store.root} (the job file's project), not in this "
                        f"folder's: to see it from here, `amlrun show {name} --store {store.root}`")
-    data = DataContext.for_project(store.root, request.file)
+    data = DataContext.for_project(store.root, near)
     if node.kind == "command":
         from amlrun.engine.command_job import run_command_job
 

@@ -89,8 +89,10 @@ def print_run(root: Path | None, name: str, step: str | None = None) -> None:
         f"duration:  {_dur(record)}",
         f"folder:    {record.run_dir}" + ("" if Path(record.run_dir).is_dir() else "  (missing: deleted or moved)"),
     ]
+    if record.extra.get("source"):
+        lines.append(f"source:    {record.extra['source']} (built with azure-ai-ml)")
     if record.spec_path:
-        lines.append(f"spec:      {record.spec_path}")
+        lines.append(f"spec:      {record.spec_path}" + ("  (its YAML dump)" if record.extra.get("source") else ""))
     if record.extra.get("package"):
         lines.append(f"package:   {record.extra['package'].get('hash')} (from {record.extra['package'].get('source')})")
     if record.exit_code is not None:

@@ -54,7 +54,7 @@ def run_parallel_job(node: Node, request: Any, store: RunStore, data: DataContex
     run_dir = store.run_dir(name)
     record = RunRecord(name=name, type="parallel", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(Path(request.file).resolve()),
-                       extra={"overrides": [list(o) for o in request.overrides]})
+                       extra={"overrides": [list(o) for o in request.overrides], **request.recorded_source()})
     write_spec_copy(node, run_dir)
     store.save(record)
     return _execute(node, record, store, data, reporter, cancel, request.max_workers)
