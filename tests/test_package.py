@@ -58,11 +58,14 @@ def workspace(tmp_path: Path, write) -> Path:
         write(f"repo/packages/{name}/aml-component.yaml",
               f"type: command\nname: {name}\nversion: '1'\ncode: ./src\ncommand: {command}\n"
               f"environment: {{build: {{path: ./environment}}}}\n{inputs}outputs:\n  out: {{type: uri_folder}}\n")
+    write("repo/data/seed/result.txt", "seed\n")
     write("repo/packages/trainer/aml-job.yaml", """
         type: command
         code: ./src
-        command: python -m trainer.train --out ${{outputs.out}}
+        command: python -m trainer.train --out ${{outputs.out}} --model ${{inputs.seed}}
         environment: {build: {path: ./environment}}
+        inputs:
+          seed: {type: uri_folder, path: ../../data/seed}
         outputs:
           out: {type: uri_folder}
     """)
@@ -97,6 +100,7 @@ def test_package_is_deterministic_and_isolated(amlrun, workspace: Path, tmp_path
     assert (snapshot / "environment" / "requirements.txt").is_file()
     rewritten = yaml.safe_load((snapshot / "aml-job.yaml").read_text())
     assert rewritten["code"] == "./code" and rewritten["environment"]["build"]["path"] == "./environment"
+    assert (snapshot / rewritten["inputs"]["seed"]["path"]).resolve() == workspace / "data" / "seed"
 
     (workspace / "packages" / "trainer" / "src" / "debug.log").write_text("ignored by .amlignore\n")
     assert _hash(amlrun, job, "-o", tmp_path / "pkg") == first
@@ -113,12 +117,13 @@ def test_run_packaged_job_and_pipeline(amlrun, workspace: Path, store: Path) -> 
     digest = next(line.split()[-1] for line in result.err.splitlines() if "package hash" in line)
     shown = amlrun("show", "packaged_job", cwd=workspace)
     assert digest in shown.out and f"packages/{digest[:12]}/aml-job.yaml" in shown.out
-    assert list(store.rglob("result.txt"))[0].read_text() == "hello v1\n"
+    outputs = [p for p in store.rglob("result.txt") if p.parent.name == "out"]
+    assert [p.read_text() for p in outputs] == ["seed\nhello v1\n"]
 
     pipeline = workspace / "pipelines" / "train_score.yaml"
     ran = amlrun("run", "--package", pipeline, "--name", "packaged_pipeline", cwd=workspace)
     assert ran.code == 0, ran.text
-    scored = [p for p in store.rglob("result.txt") if "score" in str(p)]
+    scored = [p for p in store.rglob("result.txt") if p.parent.name == "out" and "score" in str(p)]
     assert scored and scored[0].read_text() == "hello v1\nhello v1\n"
 
 

@@ -70,9 +70,10 @@ def package_home(job_file: Path) -> Path:
 
 
 class _Packager:
-    def __init__(self, job_file: Path, stage: Path) -> None:
+    def __init__(self, job_file: Path, stage: Path, anchor: Path) -> None:
         self.job_file = job_file.resolve()
         self.stage = stage
+        self.anchor = anchor  # where the snapshot will be (or a folder as deep): relative data paths start there
         self.config = load_project_config(job_file)
         self.units: dict[Path, str] = {}  # component file -> its folder in the snapshot
         self.warnings: list[str] = []
@@ -94,6 +95,7 @@ class _Packager:
                     step["component"] = self._component(target, yaml_dir)
                 elif isinstance(step.get("code"), str):
                     self._unit(src, step, _join(unit_dir, step_name), yaml_dir)
+                self._inputs(step, src, yaml_dir)
             self._inputs(data, src, yaml_dir)
             return data
         self._unit(src, data, unit_dir, yaml_dir)
@@ -155,7 +157,7 @@ class _Packager:
                 _copy_tree(source, destination)
             else:
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, destination)
+                shutil.copy(source, destination)
 
     def config_shared(self) -> list[Path]:
         return [(self.config.folder / entry).resolve() for entry in self.config.shared]
@@ -186,7 +188,7 @@ class _Packager:
             if isinstance(spec, dict) and isinstance(spec.get("path"), str):
                 path = spec["path"]
                 if not path.startswith(_REMOTE) and "${{" not in path and not os.path.isabs(path):
-                    spec["path"] = os.path.relpath(src / path, self.stage / yaml_dir).replace(os.sep, "/")
+                    spec["path"] = os.path.relpath(src / path, self.anchor / yaml_dir).replace(os.sep, "/")
 
     def _write_yaml(self, path: Path, data: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,19 +213,20 @@ def _copy_tree(source: Path, target: Path) -> None:
     for relative in files:
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / relative, destination)
+        shutil.copy(source / relative, destination)  # content and mode: a tool script stays executable
     target.mkdir(parents=True, exist_ok=True)
 
 
 def _digest(folder: Path) -> tuple[str, int, int, list[tuple[int, str]]]:
-    """sha256 over sorted (path, content hash); also file count, bytes and sizes."""
+    """sha256 over sorted (path, executable bit, content hash); also file count, bytes and sizes."""
     outer = hashlib.sha256()
     count = total = 0
     sizes = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MARKER):
         relative = path.relative_to(folder).as_posix()
         content = path.read_bytes()
-        outer.update(relative.encode() + b"\0" + hashlib.sha256(content).digest())
+        executable = b"x" if os.access(path, os.X_OK) else b"-"
+        outer.update(relative.encode() + b"\0" + executable + hashlib.sha256(content).digest())
         count += 1
         total += len(content)
         sizes.append((len(content), relative))
@@ -243,7 +246,8 @@ def build_package(job_file: Path, output: Path | None = None) -> PackageResult:
     home.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".building-", dir=home))
     try:
-        packager = _Packager(job_file, stage)
+        anchor = Path(output).resolve() if output is not None else home / ("0" * 12)  # as deep as home/<hash>
+        packager = _Packager(job_file, stage, anchor)
         rewritten = packager.document(job_file.resolve(), source.data, "", "")
         packager._write_yaml(stage / job_file.name, rewritten)
         digest, count, total, sizes = _digest(stage)
