@@ -26,6 +26,13 @@ class Result:
         return self.out + self.err
 
 
+@pytest.fixture(autouse=True)
+def _private_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """User-level folders (the SDK verdict cache, the index of run names) live under tmp_path."""
+    monkeypatch.setenv("AMLRUN_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("AMLRUN_STATE_DIR", str(tmp_path / "user-state"))
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     return tmp_path / "store"

@@ -45,7 +45,7 @@ def sdk_accepts(path: Path) -> bool:
 
 @pytest.mark.parametrize("file", example_files(), ids=lambda p: str(p.relative_to(EXAMPLES_ROOT)))
 def test_examples_pass_check_and_the_sdk(file: Path) -> None:
-    assert check_files([file], []) == []
+    assert check_files([file], [])[0] == []
     assert sdk_accepts(file)
 
 
@@ -135,7 +135,7 @@ def test_sdk_only_errors_name_the_real_field(case: str, write) -> None:
     file = write("case/job.yml", text)
     assert check_file(file, []) == []  # amlrun's own checks let it through ...
     assert not sdk_accepts(file)  # ... the SDK does not ...
-    problems = check_files([file], [])  # ... so check does not either, and says where
+    problems = check_files([file], [])[0]  # ... so check does not either, and says where
     assert [(p.field, p.line) for p in problems] == [(field, line)], [p.render() for p in problems]
     assert "component" not in problems[0].message or "names only" in problems[0].message
 
@@ -158,7 +158,7 @@ def test_component_file_errors_point_into_the_component(write) -> None:
             type: command
             component: ./train.yml
     """)
-    (problem,) = check_files([pipeline], [])
+    (problem,) = check_files([pipeline], [])[0]
     assert problem.file.endswith("train.yml") and (problem.line, problem.field) == (6, "distribution.type")
 
 
@@ -188,8 +188,8 @@ def test_overrides_are_checked_too(write) -> None:
         environment: azureml:env@latest
         distribution: {type: pytorch}
     """)
-    assert check_files([file], []) == []
-    (problem,) = check_files([file], [("distribution.type", "horovod")])
+    assert check_files([file], [])[0] == []
+    (problem,) = check_files([file], [("distribution.type", "horovod")])[0]
     assert problem.field == "distribution.type"
 
 
@@ -215,5 +215,5 @@ def test_long_form_step_bindings_pass_check_and_the_sdk(tmp_path: Path) -> None:
     file.write_text(yaml.safe_dump(data, sort_keys=False))
     (tmp_path / "raw").mkdir()
     assert data["jobs"]["use"]["inputs"]["data"]["path"] == "${{parent.jobs.prep.outputs.out}}"
-    assert check_files([file], []) == []
+    assert check_files([file], [])[0] == []
     assert sdk_accepts(file)

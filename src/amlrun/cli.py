@@ -147,8 +147,10 @@ def check(files: tuple[Path, ...], overrides: tuple[str, ...], no_sdk: bool) -> 
     """Validate job and component files; list every problem as file:line:col."""
     from amlrun.azureml.validate import check_files
 
-    problems = check_files(list(files), _parsed_overrides(list(files), overrides), use_sdk=not no_sdk)
+    problems, notes = check_files(list(files), _parsed_overrides(list(files), overrides), use_sdk=not no_sdk)
     problems = list(dict.fromkeys(problems))  # a component checked alone and via its pipeline reports once
+    for note in notes:
+        click.echo(f"note: {note.render()}", err=True)
     for problem in problems:
         click.echo(problem.render())
     if problems:

@@ -29,7 +29,7 @@ from amlrun.azureml.sdk import azure_ml
 from amlrun.azureml.sdk_errors import SdkFinding, crash_finding, findings_from_result, findings_from_text
 from amlrun.errors import Problem, SpecError, UsageError
 from amlrun.spec.azmlops import job_source
-from amlrun.spec.check import _looks_like_component, check_file
+from amlrun.spec.check import _looks_like_component, check_file_with_notes
 from amlrun.spec.overrides import Override
 from amlrun.spec.source import SpecSource, read_yaml
 
@@ -142,6 +142,8 @@ def validation_findings(loaded: Any) -> list[SdkFinding]:
     """azure-ai-ml's offline `_validate()` as findings (it can also raise while serializing)."""
     from marshmallow import ValidationError as SchemaError
 
+    if not hasattr(loaded, "_validate"):
+        return []  # sweep, automl, fine-tuning jobs: loading them is all azure-ai-ml checks offline
     try:
         result = loaded._validate()
     except SchemaError as exc:
@@ -224,23 +226,21 @@ def _compute_problems(compiled: CompiledJob) -> list[Problem]:
     return list(dict.fromkeys(problems))
 
 
-def _local_only(problem: Problem) -> bool:
-    """A limit of running locally, not of the job: the workspace resolves registered components."""
-    return problem.field.endswith("component") and problem.message.startswith("registered component")
-
-
 def _is_local(compute: str) -> bool:
     return str(compute).removeprefix("azureml:").strip().lower() == "local"
 
 
-def precheck_job(path: Path, overrides: list[Override]) -> None:
-    """amlrun's own checks of a job to submit (no azure-ai-ml import): SpecError/UsageError when it fails."""
-    own = [p for p in check_file(path, overrides) if not _local_only(p)]
+def precheck_job(path: Path, overrides: list[Override]) -> list[Problem]:
+    """amlrun's own checks of a job to submit (no azure-ai-ml import): SpecError/UsageError when it fails.
+
+    Returns the notes worth a line (steps that run on AzureML only, registered components)."""
+    own, notes, _ = check_file_with_notes(path, overrides)
     if own:
         raise SpecError(own)
     if _looks_like_component(read_yaml(path).data):
         raise UsageError(f"{path} is a component, not a job",
                          hint="submit a pipeline job that uses it (`component: ./...yml` in a step)")
+    return notes
 
 
 def compile_job(path: Path, overrides: list[Override], *, name: str | None = None,

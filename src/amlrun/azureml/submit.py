@@ -81,7 +81,9 @@ def submit_job(request: SubmitRequest, *, credential: Any = None, transport: Any
     project = load_project_config(origin)
     _adopt_azmlops_provider(request, project)
     with _blamed_on_python(request):
-        precheck_job(request.file, request.overrides)
+        notes = precheck_job(request.file, request.overrides)
+    for note in notes:
+        err(f"note: {note.render()}")
     # no workspace, no submission: say so before azure-ai-ml's seconds of import and compiling
     workspace = None if request.dry_run else resolve_workspace(
         request.subscription, request.resource_group, request.workspace, project, origin)

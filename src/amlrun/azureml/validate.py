@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from amlrun.errors import Problem, SpecError
-from amlrun.spec.check import check_file
+from amlrun.spec.check import check_file_with_notes
 from amlrun.spec.overrides import Override
 
 __all__ = ["check_files", "sdk_problems"]
@@ -62,11 +62,17 @@ def _component_problems(path: Path) -> list[Problem]:
     return problems_from_findings(validation_findings(component), source, None, [])
 
 
-def check_files(paths: list[Path], overrides: list[Override], use_sdk: bool = True) -> list[Problem]:
+def check_files(paths: list[Path], overrides: list[Override], use_sdk: bool = True
+                ) -> tuple[list[Problem], list[Problem]]:
+    """(problems, notes) for every file: amlrun's checks, then azure-ai-ml's verdict (cached) on what passed."""
+    from amlrun.azureml.verdicts import cached_sdk_problems
+
     problems: list[Problem] = []
+    notes: list[Problem] = []
     for path in paths:
-        found = check_file(path, overrides)
+        found, said, files = check_file_with_notes(path, overrides)
         if not found and use_sdk:
-            found = sdk_problems(path, overrides)
+            found = cached_sdk_problems(files, overrides, lambda path=path: sdk_problems(path, overrides))
         problems.extend(found)
-    return problems
+        notes.extend(said)
+    return problems, list(dict.fromkeys(notes))

@@ -167,8 +167,15 @@ def materialize_inputs(requests: dict[str, tuple[str, str, Location]], work_dir:
     return {n: f.result() for n, f in futures.items()}
 
 
-def _check_local_source(name: str, type_: str, source: Path) -> None:
+def _check_local_source(name: str, type_: str, source: Path, location: Location | None = None) -> None:
     if not source.exists():
+        if location is not None and location.datastore:  # an azureml:// URI on a local datastore
+            root = str(source)[: len(str(source)) - len(location.path)].rstrip("/") if location.path else source
+            raise DataError(f"input {name!r}: {location.uri} is not in datastore {location.datastore!r} "
+                            f"(looked for {source})",
+                            hint=f"put the data there (datastore {location.datastore!r} is the folder {root}), "
+                                 "or point the datastore elsewhere under `datastores:` in amlrun.yaml "
+                                 "(`amlrun datastores` lists them)")
         raise DataError(f"input {name!r}: {source} does not exist",
                         hint="check the path; relative paths are relative to the YAML file")
     if type_ == "uri_file" and source.is_dir():
@@ -180,7 +187,7 @@ def _materialize_local(name: str, type_: str, mode: str, location: Location, tar
                        what: str) -> MaterializedInput:
     assert location.local_path is not None
     source = location.local_path
-    _check_local_source(name, type_, source)
+    _check_local_source(name, type_, source, location)
     if mode == "rw_mount":
         return MaterializedInput(name, str(source))
     if mode in COPY_MODES:

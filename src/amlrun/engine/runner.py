@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from amlrun.data.locations import DataContext
+from amlrun.engine.cloud_only import runnable_tree
 from amlrun.engine.events import PlainReporter, Reporter
 from amlrun.engine.naming import check_run_name, new_run_name
 from amlrun.engine.request import RunRequest
@@ -30,6 +31,7 @@ def run_job(request: RunRequest, reporter: Reporter | None = None,
             cancel: threading.Event | None = None) -> RunRecord:
     """Run a job file to a terminal state and return its record (Failed is a result, not an error)."""
     node = load_checked_job(request.file, request.overrides)  # every problem at once, as `check` lists them
+    node = runnable_tree(node, request.step, str(request.file))  # cloud-only steps: refused up front
     if request.step and node.kind != "pipeline":
         raise UsageError(f"--step names a step of a pipeline, but {request.file.name} is a {node.kind} job",
                          hint=f"drop --step: `amlrun run {request.file}` runs the whole job")

@@ -17,20 +17,32 @@ from amlrun.spec.overrides import Override
 from amlrun.spec.source import read_yaml
 from amlrun.spec.validate import collect_problems
 
-__all__ = ["check_file", "load_checked_job", "looks_like_component"]
+__all__ = ["check_file", "check_file_with_notes", "load_checked_job", "looks_like_component", "spec_files"]
 
 
 def check_file(path: Path, overrides: list[Override]) -> list[Problem]:
     """Problems amlrun itself finds in one job or component file (no azure-ai-ml import)."""
+    return check_file_with_notes(path, overrides)[0]
+
+
+def check_file_with_notes(path: Path, overrides: list[Override]) -> tuple[list[Problem], list[Problem], list[Path]]:
+    """(problems, notes, files read): notes are fine for AzureML but worth a line (a step that runs
+    on AzureML only); the files are the job and every component file it names, for cache keys."""
     try:
         source = read_yaml(path, duplicates=[])
     except SpecError as exc:
-        return exc.problems
+        return exc.problems, [], [path]
     if looks_like_component(source.data) and not is_azmlops(source.data):
         node, findings = load_component_collecting(path)
     else:
         node, findings = load_job_collecting(path, overrides)
-    return _blame_overrides(_all_problems(node, findings, source.source_map.file), overrides)
+    problems = _blame_overrides(_all_problems(node, findings, source.source_map.file), overrides)
+    return problems, findings.notes, spec_files(node) if node is not None else [path]
+
+
+def spec_files(node: Node) -> list[Path]:
+    """The job file and every component file under it, each once."""
+    return list(dict.fromkeys(n.definition_source.path for n in node.walk()))
 
 
 def load_checked_job(path: Path, overrides: list[Override]) -> Node:

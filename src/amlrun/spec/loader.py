@@ -23,6 +23,7 @@ from amlrun.errors import Problem, SpecError
 from amlrun.spec.azmlops import read_job_yaml
 from amlrun.spec.bindings import BINDING_RE
 from amlrun.spec.models import (
+    CLOUD_ONLY_TYPES,
     CommandComponent,
     CommandJob,
     ComponentRefStep,
@@ -31,6 +32,7 @@ from amlrun.spec.models import (
     ParallelJob,
     PipelineComponent,
     PipelineJob,
+    RemoteStep,
 )
 from amlrun.spec.overrides import Override, apply_overrides
 from amlrun.spec.schema_messages import describe_validation_errors
@@ -46,7 +48,7 @@ __all__ = [
     "load_job_collecting",
 ]
 
-NodeKind = Literal["command", "parallel", "pipeline"]
+NodeKind = Literal["command", "parallel", "pipeline", "remote"]
 
 _RUN_SETTINGS = (
     "environment_variables", "resources", "distribution", "limits", "environment", "mini_batch_size",
@@ -67,7 +69,9 @@ class Node:
     `inputs`/`outputs` are the step's bindings, written in the parent's scope at `path` in `source`
     (a binding written as `{path: ${{...}}, mode: ...}` is in `value`, as if written bare);
     `settings` are run settings the step overrides on its component. `broken` names steps that
-    could not be loaded (their problems are already reported).
+    could not be loaded (their problems are already reported). A `remote` node is one only AzureML
+    runs (a spark/sweep/automl step, a flow, an unmapped registered component): `remote` says what
+    it is, for `check`'s note and `run`'s refusal.
     """
 
     name: str
@@ -83,6 +87,7 @@ class Node:
     job: Any = None  # the top-level job model, for the root node only
     definition_path: FieldPath | None = None
     broken: set[str] = field(default_factory=set)
+    remote: str | None = None
 
     def __post_init__(self) -> None:
         if self.definition_path is None:
@@ -114,10 +119,15 @@ class Findings:
 
     problems: list[Problem] = field(default_factory=list)
     dropped: set[tuple[str, str]] = field(default_factory=set)
+    notes: list[Problem] = field(default_factory=list)  # fine for AzureML, worth a line (runs there only)
 
     def add(self, problem: Problem) -> None:
         if problem not in self.problems:
             self.problems.append(problem)
+
+    def note(self, note: Problem) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
 
     def extend(self, problems: list[Problem]) -> None:
         for problem in problems:
@@ -132,7 +142,7 @@ class Findings:
         return False
 
 
-_STEP_TAGS = {"command", "parallel", "component_ref"}
+_STEP_TAGS = {"command", "parallel", "component_ref", "remote"}
 
 
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> list[str | int]:
@@ -216,23 +226,61 @@ _JOB_MODELS: dict[str, type[BaseModel]] = {
 _COMPONENT_MODELS: dict[str, type[BaseModel]] = {
     "command": CommandComponent, "parallel": ParallelComponent, "pipeline": PipelineComponent,
 }
-_UNSUPPORTED_JOB_TYPES = {"sweep", "automl", "spark", "import", "data_transfer", "flow"}
+REMOTE_NOTE = "runs on AzureML only"
 
 
 def _kind(data: dict[str, Any], smap: SourceMap, base: FieldPath, models: dict[str, type[BaseModel]],
           what: str, findings: Findings) -> str | None:
+    """The job/component type, "remote" for one only AzureML runs, None (reported) when unknown."""
+    if what == "component" and is_flow(data, smap.file):
+        return "remote"
     kind = data.get("type", "command")
     if kind in models:
         return str(kind)
-    if kind in _UNSUPPORTED_JOB_TYPES:
-        hint = f"amlrun runs {', '.join(models)} {what}s locally; submit {kind} jobs with `az ml job create`"
-    else:
-        import difflib
+    if kind in CLOUD_ONLY_TYPES:
+        return "remote"
+    import difflib
 
-        close = difflib.get_close_matches(str(kind), list(models), n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(models)}"
+    known = [*models, *CLOUD_ONLY_TYPES]
+    close = difflib.get_close_matches(str(kind), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(known)}"
     findings.add(smap.problem((*base, "type"), f"unknown {what} type {kind!r}", hint, at_value=True))
     return None
+
+
+def is_flow(data: dict[str, Any], file: str) -> bool:
+    """A prompt flow (`flow.dag.yaml`, or a promptflow `Run`/`Flow` file) used as a component."""
+    schema = str(data.get("$schema", "")).lower()
+    return "promptflow" in schema or Path(file).name.startswith("flow.dag.") or \
+        ("flow" in data and "type" not in data and "command" not in data)
+
+
+def _remote_kind(data: dict[str, Any], file: str) -> str:
+    return "prompt flow" if is_flow(data, file) else str(data.get("type"))
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
+def _remote_definition(data: Any) -> RemoteStep:
+    """A cloud-only job/step/component, loosely typed: its ports when they parse, nothing else checked."""
+    raw = data if isinstance(data, dict) else {}
+    try:
+        return RemoteStep.model_validate({**raw, "type": str(raw.get("type") or "flow")})
+    except ValidationError:
+        return RemoteStep(type=str(raw.get("type") or "flow"))
+
+
+def _remote_inputs(inputs: dict[str, Any]) -> dict[str, InputSpec]:
+    """A cloud-only step's inputs that amlrun can read (bindings, paths); the rest are the service's."""
+    parsed = {}
+    for name, value in inputs.items():
+        try:
+            parsed[str(name)] = InputSpec.model_validate(value)
+        except ValidationError:
+            continue
+    return _step_inputs(parsed)
 
 
 def load_job(path: str | Path, overrides: list[Override] | None = None) -> Node:
@@ -258,6 +306,14 @@ def load_job_collecting(path: str | Path, overrides: list[Override] | None = Non
     kind = _kind(source.data, source.source_map, (), _JOB_MODELS, "job", findings)
     if kind is None:
         return None, findings
+    if kind == "remote":
+        what = f"{_a(str(source.data.get('type')))} job"
+        findings.note(source.source_map.problem(
+            ("type",), f"{what} {REMOTE_NOTE}", "submit it with `amlrun submit`; `amlrun run` cannot run it here",
+            at_value=True))
+        definition = _remote_definition(source.data)
+        return Node(name=source.data.get("name") or source.path.stem, kind="remote", definition=definition,
+                    definition_source=source, source=source, path=(), job=definition, remote=what), findings
     job = _validate(_JOB_MODELS[kind], source.data, source, (), findings)
     if job is None:
         return None, findings
@@ -286,8 +342,14 @@ def load_component_collecting(path: str | Path) -> tuple[Node | None, Findings]:
     if loaded is None:
         return None, findings
     definition, source = loaded
-    node = Node(name=getattr(definition, "name", None) or source.path.stem, kind=definition.type,
+    kind = "remote" if isinstance(definition, RemoteStep) else definition.type
+    node = Node(name=getattr(definition, "name", None) or source.path.stem, kind=kind,
                 definition=definition, definition_source=source, source=source, path=(), definition_path=())
+    if kind == "remote":
+        node.remote = f"{_a(_remote_kind(source.data, str(source.path)))} component"
+        findings.note(source.source_map.problem(
+            ("type",) if "type" in source.data else (), f"{node.remote} {REMOTE_NOTE}",
+            "use it in a pipeline you submit with `amlrun submit`", at_value="type" in source.data))
     if node.kind == "pipeline":
         _load_children(node, source.data, source, (), {source.path.resolve()}, findings)
     return node, findings
@@ -302,6 +364,8 @@ def _load_component_file(path: Path, findings: Findings) -> tuple[Any, SpecSourc
     kind = _kind(source.data, source.source_map, (), _COMPONENT_MODELS, "component", findings)
     if kind is None:
         return None
+    if kind == "remote":
+        return _remote_definition(source.data), source
     model = _validate(_COMPONENT_MODELS[kind], source.data, source, (), findings)
     return (model, source) if model is not None else None
 
@@ -334,6 +398,9 @@ def _identifier(name: str) -> str:
 
 def _load_step(step_name: str, step: Any, source: SpecSource, path: FieldPath, seen: set[Path],
                findings: Findings) -> Node | None:
+    if isinstance(step, RemoteStep):
+        return _remote_step(step_name, step, step, source, source, path, path,
+                            f"is {_a(step.type)} step", (*path, "type"), findings)
     if not isinstance(step, ComponentRefStep):
         # an inline command or parallel job is its own definition
         return Node(step_name, step.type, step, source, source, path,
@@ -342,6 +409,11 @@ def _load_step(step_name: str, step: Any, source: SpecSource, path: FieldPath, s
     if resolved is None:
         return None
     definition, def_source, def_path = resolved
+    if isinstance(definition, RemoteStep):
+        what = (f"uses registered component {str(step.component)!r}" if def_source is source
+                else f"uses {_a(_remote_kind(def_source.data, str(def_source.path)))} component")
+        return _remote_step(step_name, step, definition, source, def_source, path, def_path, what,
+                            (*path, "component"), findings)
     kind = definition.type
     if step.type and step.type != kind:
         findings.add(source.source_map.problem(
@@ -355,6 +427,24 @@ def _load_step(step_name: str, step: Any, source: SpecSource, path: FieldPath, s
         raw = _raw_at(def_source.data, def_path)
         _load_children(node, raw, def_source, def_path, seen | {def_source.path.resolve()}, findings)
     return node
+
+
+def _remote_step(step_name: str, step: Any, definition: RemoteStep, source: SpecSource, def_source: SpecSource,
+                 path: FieldPath, def_path: FieldPath, what: str, at: FieldPath, findings: Findings) -> Node:
+    """A step only AzureML runs: a note for `check`, a Node `run` refuses (its bindings still checked).
+
+    `what` completes "step 'x' ..." ("is a spark step", "uses registered component 'azureml:t@latest'")."""
+    registered = "registered component" in what
+    hint = ("to run it here, map it to a local YAML file under `components:` in amlrun.yaml" if registered
+            else "`amlrun run --step <other step>` runs the rest of the pipeline here")
+    findings.note(source.source_map.problem(at, f"step {step_name!r} {what}: it {REMOTE_NOTE}", hint,
+                                            at_value=True))
+    raw_inputs = step.inputs if isinstance(step, RemoteStep) else {
+        name: spec.model_dump(exclude_none=True, exclude_defaults=True) if spec is not None else None
+        for name, spec in step.inputs.items()}
+    outputs = {name: spec for name, spec in step.outputs.items()} if not isinstance(step, RemoteStep) else {}
+    return Node(step_name, "remote", definition, def_source, source, path, inputs=_remote_inputs(raw_inputs),
+                outputs=outputs, definition_path=def_path, remote=what)
 
 
 def _step_inputs(inputs: dict[str, InputSpec]) -> dict[str, InputSpec]:
@@ -372,6 +462,24 @@ def _step_inputs(inputs: dict[str, InputSpec]) -> dict[str, InputSpec]:
     return result
 
 
+def _mapped_component(reference: str, source: SpecSource, where: FieldPath, findings: Findings) -> Path | None:
+    """The local YAML file amlrun.yaml's `components:` maps a registered component to, or None."""
+    from amlrun.spec.project import load_project_config
+
+    try:
+        config = load_project_config(source.path)
+    except SpecError as exc:
+        findings.extend(exc.problems)
+        return None
+    target = config.component_file(reference)
+    if target is not None and not target.is_file():
+        findings.add(source.source_map.problem(
+            where, f"amlrun.yaml maps {reference!r} to {target}, which does not exist",
+            "fix the path under `components:` (relative to the amlrun.yaml that lists it)", at_value=True))
+        return None
+    return target
+
+
 def _raw_at(data: Any, path: FieldPath) -> Any:
     for part in path:
         data = data.get(part) if isinstance(data, dict) else None
@@ -386,17 +494,20 @@ def _resolve_component(ref: Any, source: SpecSource, path: FieldPath, seen: set[
         kind = _kind(ref, smap, where, _COMPONENT_MODELS, "component", findings)
         if kind is None:
             return None
+        if kind == "remote":
+            return _remote_definition(ref), source, where
         model = _validate(_COMPONENT_MODELS[kind], ref, source, where, findings)
         return (model, source, where) if model is not None else None
     text = str(ref)
     if text.startswith("file:"):
         text = text[len("file:"):]
     if text.startswith("azureml:"):
-        findings.add(smap.problem(
-            where, f"registered component {text!r} cannot be loaded locally",
-            "point `component:` at the component's YAML file (e.g. ./components/train.yml)", at_value=True))
-        return None
-    file = (source.folder / text).resolve()
+        mapped = _mapped_component(text, source, where, findings)
+        if mapped is None:
+            return RemoteStep(type="registered"), source, where
+        file = mapped
+    else:
+        file = (source.folder / text).resolve()
     if file in seen:
         findings.add(smap.problem(where, f"component {text!r} includes itself",
                                   "a pipeline component cannot contain itself", at_value=True))

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "CLOUD_ONLY_TYPES",
     "HINT_SEP",
     "ASSET_TYPES",
     "LITERAL_TYPES",
@@ -29,6 +30,7 @@ __all__ = [
     "PipelineJob",
     "PipelineSettings",
     "RetrySettings",
+    "RemoteStep",
     "Step",
 ]
 
@@ -160,6 +162,12 @@ class EnvironmentSpec(Model):
         if isinstance(data, str):
             return {"reference": data}
         return data
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        """`version: 1` is what the service accepts (and real files write); it means "1"."""
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 class Limits(Model):
@@ -344,8 +352,32 @@ class PipelineComponent(_ComponentCommon):
     jobs: dict[str, Step] = Field(default_factory=dict)
 
 
+CLOUD_ONLY_TYPES = ("sweep", "automl", "spark", "import", "data_transfer", "flow", "finetuning",
+                    "distillation")
+"""Job and step types the service runs and amlrun cannot: `check`/`submit` accept them, `run` refuses."""
+
+
+class RemoteStep(Model):
+    """A step (or job) of a type only AzureML runs: kept loosely, so its bindings can be checked and
+    the file submitted, while `run` names it and refuses up front."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+    type: str
+    name: str | None = None
+    component: Any = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("inputs", "outputs", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else {}
+
+
 def _step_tag(data: Any) -> str:
     if isinstance(data, dict):
+        if data.get("type") in CLOUD_ONLY_TYPES:
+            return "remote"
         if "component" in data:
             return "component_ref"
         return str(data.get("type") or "command")
@@ -357,7 +389,8 @@ from pydantic import Discriminator, Tag  # noqa: E402
 Step = Annotated[
     Annotated[CommandJob, Tag("command")]
     | Annotated[ParallelJob, Tag("parallel")]
-    | Annotated[ComponentRefStep, Tag("component_ref")],
+    | Annotated[ComponentRefStep, Tag("component_ref")]
+    | Annotated[RemoteStep, Tag("remote")],
     Discriminator(_step_tag),
 ]
 

@@ -8,6 +8,8 @@
     data:
       sequences: azureml://datastores/lake/paths/sequences/     # azureml:sequences:1 / @latest resolve here
       images: {"1": azureml://datastores/lake/paths/v1/, "2": ./local/v2/}
+    components:                                                 # registered components, as local YAML
+      azureml:my_train@latest: ./components/train.yml           # (exact reference, or the bare name)
     cache: {max_size: 20GB}                                     # remote-input cache under the store
     fsspec: {real_azureml_fsspec: false}                        # true: let the real azureml-fsspec through
     workspace: {subscription_id: ..., resource_group: ..., workspace_name: ...}
@@ -29,11 +31,12 @@ from typing import Any
 from amlrun.errors import Problem, SpecError
 from amlrun.spec.source import SpecSource, read_yaml
 
-__all__ = ["CONFIG_NAME", "ProjectConfig", "find_project_config", "load_project_config", "parse_size"]
+__all__ = ["CONFIG_NAME", "ProjectConfig", "find_project_config", "load_project_config", "parse_size",
+           "registered_component_name"]
 
 CONFIG_NAME = "amlrun.yaml"
 
-_SECTIONS = ("datastores", "data", "workspace", "cache", "fsspec", "shared")
+_SECTIONS = ("datastores", "data", "workspace", "cache", "fsspec", "shared", "components")
 _LIST_SECTIONS = ("shared",)
 _CREDENTIAL_ENV_KEYS = ("account_key_env", "sas_token_env", "connection_string_env")
 _INLINE_SECRETS = {
@@ -57,8 +60,10 @@ class ProjectConfig:
     cache: dict[str, Any] = field(default_factory=dict)
     fsspec: dict[str, Any] = field(default_factory=dict)
     shared: list[str] = field(default_factory=list)
+    components: dict[str, Any] = field(default_factory=dict)
     sources: list[SpecSource] = field(default_factory=list)
     folders: dict[str, Path] = field(default_factory=dict)
+    component_folders: dict[str, Path] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -66,6 +71,23 @@ class ProjectConfig:
 
     def datastore_folder(self, name: str) -> Path:
         return self.folders.get(name, self.folder)
+
+    def component_file(self, reference: str) -> Path | None:
+        """The local file `components:` maps a registered component to: by the exact reference
+        (`azureml:train@latest`, `azureml://registries/...`), else by its bare name (`train`)."""
+        for key in (reference, reference.removeprefix("azureml:"), registered_component_name(reference)):
+            if key in self.components:
+                return (self.component_folders.get(key, self.folder) / str(self.components[key])).resolve()
+        return None
+
+
+def registered_component_name(reference: str) -> str:
+    """`azureml:train:1`, `azureml:train@latest`, `azureml://registries/r/components/train/versions/1` -> train."""
+    text = reference.removeprefix("azureml:")
+    if text.startswith("//"):
+        parts = text.strip("/").split("/")
+        return parts[parts.index("components") + 1] if "components" in parts[:-1] else parts[-1]
+    return re.split(r"[:@]", text, maxsplit=1)[0]
 
 
 def find_project_config(start: Path | None = None) -> Path | None:
@@ -107,6 +129,8 @@ def load_project_config(start: Path | None = None) -> ProjectConfig:
                 getattr(config, section).extend(str(v) for v in value)
         for name in (source.data.get("datastores") or {}):
             config.folders[str(name)] = source.folder
+        for name in (source.data.get("components") or {}) if isinstance(source.data.get("components"), dict) else ():
+            config.component_folders[str(name)] = source.folder
     if problems:
         raise SpecError(problems)
     return config
@@ -136,6 +160,11 @@ def validate_config_source(source: SpecSource) -> list[Problem]:
     if isinstance(assets, dict):
         for name, entry in assets.items():
             problems.extend(_check_asset(source, str(name), entry))
+    components = data.get("components") or {}
+    if isinstance(components, dict):
+        problems.extend(smap.problem(("components", str(name)), f"component {name!r} maps to {_describe(target)}, "
+                                     "not a YAML file", f"write `{name}: ./components/<file>.yml`")
+                        for name, target in components.items() if not _is_target(target))
     cache = data.get("cache") or {}
     if isinstance(cache, dict) and "max_size" in cache:
         try:

@@ -162,14 +162,16 @@ def describe_validation_errors(errors: list[dict[str, Any]], path: list[str | in
         return Described(f"required field {name!r} is missing", f"add `{name}: ...`", at_value=False)
     if kind == "literal_error":
         expected = first.get("ctx", {}).get("expected", "")
-        allowed = [part.strip(" '") for part in expected.replace(" or ", ", ").split(",") if part.strip()]
+        allowed = [part.strip(" '") for part in expected.replace(" or ", ", ").split(",")
+                   if part.strip() and part.strip() != "None"]  # an optional field: None is "leave it out"
         close = difflib.get_close_matches(str(first["input"]), allowed, n=1, cutoff=0.6)
         hint = (f"did you mean {close[0]!r}? " if close else "") + f"allowed: {', '.join(allowed)}"
         return Described(f"{_shown(first['input'])} is not a valid {name}", hint, at_value=True)
     if kind == "union_tag_invalid":
         tag = first.get("ctx", {}).get("tag")
         return Described(f"unknown step type {tag!r}",
-                         "a step is `type: command` or `type: parallel`, or names a `component:` file",
+                         "a step is `type: command` or `type: parallel`, names a `component:` file, or is one "
+                         "only AzureML runs (spark, sweep, automl, data_transfer, import)",
                          at_value=True, suffix=("type",))
     if kind == "value_error":
         text = str(first.get("ctx", {}).get("error", first["msg"]))

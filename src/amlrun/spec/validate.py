@@ -47,7 +47,15 @@ def _problem(node: Node, fields: tuple[str | int, ...], message: str, hint: str,
 _RESERVED_INPUT_NAMES = {"path", "ld_library_path", "user", "logname", "home", "pwd", "shell"}
 
 
+AT_RUN_TIME = "AzureML would refuse this at run time"
+"""Said where amlrun is stricter than azure-ai-ml's offline checks, and right: the service fails the job."""
+
+
 def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
+    if node.kind == "remote":  # only AzureML runs it: its own fields are the service's to judge
+        if parent is not None:
+            _check_wiring(node, parent, problems)
+        return
     definition = node.definition
     declared_in = dict(definition.inputs)
     declared_out = dict(definition.outputs)
@@ -64,7 +72,7 @@ def _check(node: Node, parent: Node | None, problems: list[Problem]) -> None:
             if name.lower() in _RESERVED_INPUT_NAMES:
                 problems.append(_problem(node, ("inputs", name), f"input name {name!r} is reserved by AzureML",
                                          f"rename it, e.g. {name + '_in'!r}"))
-        name = getattr(definition, "name", None)
+        name = getattr(definition, "name", None) if parent is None else None  # inline use: anonymous
         if name and not re.fullmatch(r"[a-z][a-z0-9_]{0,254}", str(name)):
             problems.append(_problem(node, ("name",), f"component name {name!r} is not valid in AzureML",
                                      "use lowercase letters, digits and '_', starting with a letter, "
@@ -146,8 +154,8 @@ def _check_literals(node: Node, declared: dict[str, Any], problems: list[Problem
         if decl is None:
             if node.from_component:
                 problems.append(node.source.source_map.problem(
-                    (*node.path, "inputs", name), f"input {name!r} is not declared by the component",
-                    _declare_hint("inputs", name, declared)))
+                    (*node.path, "inputs", name), f"input {name!r} is not declared by the component; "
+                    f"{AT_RUN_TIME}", _declare_hint("inputs", name, declared)))
             continue
         value = spec.value if spec is not None else None
         if value is None or is_pure_binding(value) is not None:
@@ -162,7 +170,7 @@ def _check_literals(node: Node, declared: dict[str, Any], problems: list[Problem
                 f"give {_a(type_)}, e.g. `{name}: {_EXAMPLE.get(type_, '...')}`", at_value=True))
         elif decl.enum and value not in decl.enum:
             problems.append(node.source.source_map.problem(
-                where, f"input {name!r} is {value!r}, not one of its allowed values",
+                where, f"input {name!r} is {value!r}, not one of its allowed values; {AT_RUN_TIME}",
                 "allowed: " + ", ".join(map(str, decl.enum)), at_value=True))
         elif type_ in ("integer", "number") and not _within(float(value), decl.min, decl.max):
             problems.append(node.source.source_map.problem(
@@ -318,8 +326,8 @@ def _check_wiring(node: Node, parent: Node, problems: list[Problem]) -> None:
             elif ref.kind in ("step_output", "step_input"):
                 step = parent.children.get(ref.step)
                 ports = "outputs" if ref.kind == "step_output" else "inputs"
-                if ref.step in parent.broken:
-                    continue  # that step's own problems are reported already
+                if ref.step in parent.broken or (step is not None and step.kind == "remote"):
+                    continue  # reported already, or a step only AzureML runs (its ports are its own)
                 if step is None:
                     report(f"{value.strip()}: there is no step {ref.step!r} in this pipeline",
                            _declare_hint("jobs", ref.step, dict(parent.children)))
@@ -340,7 +348,7 @@ def _check_wiring(node: Node, parent: Node, problems: list[Problem]) -> None:
                                              f"output {name!r} is not declared by the component",
                                              _declare_hint("outputs", name, declared_out)))
     # required inputs must be given
-    for name, decl in node.definition.inputs.items():
+    for name, decl in node.definition.inputs.items() if node.from_component else ():
         if decl.optional or decl.default is not None or decl.path is not None or decl.value is not None:
             continue
         if name not in node.inputs and node.from_component:

@@ -1,0 +1,248 @@
+"""Run amlrun over every job file of an Azure/azureml-examples checkout, as a stranger would.
+
+    python bench/corpus.py <checkout> [--only SUBSTRING ...] [--no-run] [--no-sdk-check] [--timeout S]
+
+For each job file under `cli/jobs` (files whose `$schema` says Job, or job-shaped files without one):
+1. `amlrun check --no-sdk FILE`: amlrun's own verdict;
+2. azure-ai-ml's verdict, taken directly (`load_job` + `_validate()` where the job type has one), in
+   one long-lived process; and `amlrun check FILE` (amlrun with the SDK, its verdict cache included);
+3. `amlrun run FILE` in a fresh temporary store with a per-job timeout, unless the job needs
+   something this machine cannot give (a GPU, a registered data asset, data on the internet): then
+   the table says which, instead of running it. Nothing is skipped silently: a job amlrun refuses
+   shows amlrun's first line of refusal; a job that fails shows the error line of its log.
+
+Prints one row per file and the totals: agree/disagree (amlrun --no-sdk vs the SDK), "stricter and
+right" refusals (amlrun's message says "AzureML would refuse this at run time"), tracebacks, and
+ran/refused/failed/not-run. The checkout is never modified: runs write to temporary stores, with
+the job's outputs under them. CPU heavy: use --only to iterate on a subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+JOB_TYPES = ("command", "pipeline", "sweep", "spark", "automl", "parallel", "finetuning")
+STRICTER = "AzureML would refuse this at run time"
+
+# One process imports azure-ai-ml once and answers a verdict per line of input (a path).
+_SDK_WORKER = r"""
+import contextlib, io, json, logging, sys
+logging.disable(logging.WARNING)
+import azure.ai.ml as ml
+for line in sys.stdin:
+    path = line.strip()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            job = ml.load_job(path)
+            result = job._validate() if hasattr(job, "_validate") else None
+        verdict = "ok" if result is None or result.passed else "refused: " + str(dict(result.error_messages))
+    except Exception as exc:
+        verdict = "refused: " + type(exc).__name__ + ": " + " ".join(str(exc).split())
+    print(json.dumps(verdict[:300]), flush=True)
+"""
+
+
+@dataclass
+class Row:
+    file: str
+    check: str = ""
+    sdk: str = ""
+    check_sdk: str = ""
+    run: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def agree(self) -> bool:
+        return _ok(self.check) == _ok(self.sdk)
+
+
+def _ok(verdict: str) -> bool:
+    return verdict == "ok" or verdict.startswith("ok ")
+
+
+def job_files(jobs: Path) -> list[Path]:
+    found = []
+    for path in sorted(jobs.rglob("*")):
+        if path.suffix not in (".yml", ".yaml") or not path.is_file():
+            continue
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        schema = str(data.get("$schema", ""))
+        if "Job" in schema or (not schema and ("command" in data or "jobs" in data or data.get("type") in JOB_TYPES)):
+            found.append(path)
+    return found
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "AMLRUN_HOME": str(tmp / "store"),
+            "AMLRUN_STATE_DIR": str(tmp / "state"), "AMLRUN_NO_PROGRESS": "1", "NO_COLOR": "1"}
+
+
+def _amlrun(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int | None, str, float]:
+    """(exit code or None on timeout, stdout+stderr, seconds); a timed-out job's process group is killed."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "amlrun", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out, time.perf_counter() - started
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return None, out, time.perf_counter() - started
+
+
+def _first_problem(output: str) -> str:
+    lines = [ln for ln in output.splitlines() if ln.strip() and not ln.startswith(("note:", "ok:"))]
+    for line in lines:
+        if "Traceback (most recent" in line or "internal error" in line:
+            return "TRACEBACK " + line.strip()
+    return re.sub(r"^\S+:\d+:\d+: ", "", lines[0]).strip() if lines else "refused (no message)"
+
+
+def _verdict(code: int | None, output: str) -> str:
+    if code == 0:
+        notes = sum(1 for ln in output.splitlines() if ln.startswith("note:"))
+        return "ok" + (f" ({notes} note{'s' if notes != 1 else ''})" if notes else "")
+    return f"refused: {_first_problem(output)}"
+
+
+def cannot_run_here(path: Path) -> str | None:
+    """Why this job cannot run on this machine whatever amlrun does, or None."""
+    text = path.read_text()
+    files = [text]
+    for ref in re.findall(r"component:\s*(?:file:)?(\.{0,2}/?[\w./-]+\.ya?ml)", text):
+        component = (path.parent / ref)
+        if component.is_file():
+            files.append(component.read_text())
+    joined = "\n".join(files)
+    if re.search(r"(?i)gpu|instance_type:\s*\S*(nc|nd|nv)\d", joined) or "nvidia" in joined.lower():
+        return "needs a GPU (GPU compute or CUDA image)"
+    data_asset = re.search(r"path:\s*(azureml:(?!//)[\w.-]+(?::[\w.-]+|@latest))", joined)
+    if data_asset:
+        return f"needs registered data asset {data_asset.group(1)} (map it under `data:` in amlrun.yaml)"
+    remote = re.search(r"(?:path|url):\s*[\"']?((?:https?|wasbs?|abfss?)://\S+)", joined)
+    if remote:
+        return f"reads internet data {remote.group(1)[:70]} (no internet here; map a local copy with --set)"
+    return None
+
+
+def run_result(path: Path, jobs: Path, timeout: float) -> str:
+    with tempfile.TemporaryDirectory(prefix="amlrun-corpus-") as tmp:
+        env = _env(Path(tmp))
+        code, out, seconds = _amlrun(["run", str(path.relative_to(jobs))], jobs, env, timeout)
+        if code is None:
+            return f"timeout after {timeout:.0f}s"
+        if "error: internal error" in out:  # amlrun's own crash (a job's traceback is the job's)
+            return "TRACEBACK " + _first_problem(out)
+        if code == 0:
+            return f"completed ({seconds:.0f}s)"
+        missing = re.search(r"is not in datastore '(\w+)' \(looked for ([^)]*)\)", out)
+        if missing:
+            return f"needs data: in datastore {missing[1]} ({Path(missing[2]).name}), uploaded beforehand on AzureML"
+        if code == 2 or " started" not in out:
+            return "refused: " + _first_problem(out).removeprefix("error: ")
+        return "failed: " + _failure(Path(tmp) / "store", out)
+
+
+def _failure(store: Path, output: str) -> str:
+    """The most telling error line: the last exception line in a step's log, else amlrun's message."""
+    best = ""
+    for log in sorted(store.rglob("std_log*.txt")) + sorted(store.rglob("*.log")):
+        try:
+            lines = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        hits = [ln for ln in lines if re.search(r"\w+(Error|Exception)\b|error:", ln)]
+        if hits:
+            best = hits[-1].strip()
+    if not best:
+        errors = [ln for ln in output.splitlines() if "error" in ln.lower() or "Failed" in ln]
+        best = errors[-1].strip() if errors else output.strip().splitlines()[-1] if output.strip() else "?"
+    return best[:160]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkout", type=Path, help="a checkout of Azure/azureml-examples (or its cli/jobs)")
+    parser.add_argument("--only", action="append", default=[], help="only files whose path contains this")
+    parser.add_argument("--no-run", action="store_true", help="checks only")
+    parser.add_argument("--no-sdk-check", action="store_true", help="skip `amlrun check` with the SDK")
+    parser.add_argument("--timeout", type=float, default=240, help="seconds per `amlrun run` [240]")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args()
+    jobs = args.checkout / "cli" / "jobs" if (args.checkout / "cli" / "jobs").is_dir() else args.checkout
+    files = [f for f in job_files(jobs) if not args.only or any(o in str(f) for o in args.only)]
+    sdk = subprocess.Popen([sys.executable, "-c", _SDK_WORKER], cwd=jobs, text=True, stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="amlrun-corpus-check-") as tmp:
+        env = _env(Path(tmp))
+        for path in files:
+            rel = str(path.relative_to(jobs))
+            row = Row(rel)
+            code, out, _ = _amlrun(["check", "--no-sdk", rel], jobs, env, 120)
+            row.check = _verdict(code, out)
+            assert sdk.stdin is not None and sdk.stdout is not None
+            sdk.stdin.write(rel + "\n")
+            sdk.stdin.flush()
+            row.sdk = json.loads(sdk.stdout.readline() or '"refused: the SDK worker died"')
+            if not args.no_sdk_check:
+                code, out, _ = _amlrun(["check", rel], jobs, env, 300)
+                row.check_sdk = _verdict(code, out)
+            if not args.no_run:
+                reason = cannot_run_here(path) if _ok(row.check) else None
+                row.run = f"not run: {reason}" if reason else run_result(path, jobs, args.timeout) \
+                    if _ok(row.check) else "not run: check refuses it"
+            rows.append(row)
+            print(f"{rel}\n    check={row.check[:150]}\n    sdk={row.sdk[:150]}"
+                  + (f"\n    check+sdk={row.check_sdk[:150]}" if row.check_sdk else "")
+                  + (f"\n    run={row.run[:200]}" if row.run else ""), flush=True)
+    sdk.stdin.close()  # type: ignore[union-attr]
+    sdk.wait()
+    _summary(rows)
+    if args.json:
+        args.json.write_text(json.dumps([row.__dict__ for row in rows], indent=1))
+
+
+def _summary(rows: list[Row]) -> None:
+    agree = sum(r.agree for r in rows)
+    stricter = [r for r in rows if not r.agree and not _ok(r.check) and STRICTER in r.check]
+    sdk_ok_check_refuses = [r for r in rows if _ok(r.sdk) and not _ok(r.check) and r not in stricter]
+    tracebacks = [r for r in rows if "TRACEBACK" in r.check + r.check_sdk + r.run]
+    runs = [r.run for r in rows if r.run]
+    print(f"\n{len(rows)} job files: {agree} agree with the SDK, {len(rows) - agree} disagree "
+          f"({len(stricter)} stricter-and-right, {len(sdk_ok_check_refuses)} SDK accepts but check refuses, "
+          f"{sum(1 for r in rows if _ok(r.check) and not _ok(r.sdk))} check accepts but the SDK refuses)")
+    if any(r.check_sdk for r in rows):
+        print(f"amlrun check with the SDK vs the SDK: {sum(_ok(r.check_sdk) == _ok(r.sdk) for r in rows)} agree")
+    print(f"tracebacks: {len(tracebacks)}")
+    if runs:
+        counts = {k: sum(1 for r in runs if r.startswith(k)) for k in ("completed", "refused", "failed", "needs data",
+                                                                      "timeout", "not run", "TRACEBACK")}
+        print("runs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for r in sdk_ok_check_refuses + tracebacks:
+        print(f"  ! {r.file}: {r.check} | {r.run}")
+
+
+if __name__ == "__main__":
+    main()
