@@ -248,10 +248,10 @@ def test_environment_is_announced_once(amlrun, write) -> None:
     assert result.code == 0, result.text
     announced = [line for line in result.err.splitlines() if "environment:" in line]
     assert len(announced) == 1
-    assert "azureml:AzureML-sklearn-1.5@latest" in announced[0] and "current interpreter" in announced[0]
+    assert "azureml:AzureML-sklearn-1.5@latest -> host interpreter" in announced[0]
     import sys
 
-    assert announced[0].rstrip(")").endswith(sys.executable)
+    assert f"({sys.executable})" in announced[0]
 
 
 def test_name_clash_and_bad_names_are_usage_errors(amlrun, write, store: Path) -> None:

@@ -58,7 +58,7 @@ def _sdk_job(job: str, packaged: bool = False) -> Any:
 # Commands that live in their own modules, imported only when called ("name": "module:attribute").
 # Each feature adds one line here; `--help` lists them without importing them.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    # "envs": ("amlrun.cli_envs:envs", "List and prune cached step environments."),
+    "envs": ("amlrun.cli_envs:envs", "List cached step environments (venvs); `envs prune` removes them."),
     "convert": ("amlrun.cli_convert:convert", "Print an azmlops job or pipeline file as AzureML v2 YAML."),
     "package": ("amlrun.cli_package:package", "Build an isolated, reproducible snapshot of a job or pipeline."),
     "init": ("amlrun.cli_init:init", "Create a project of experiment packages (or add one: --experiment)."),
@@ -103,12 +103,18 @@ def cli() -> None:
               help="Run every step (with --step: that step) even if an identical earlier run can be reused.")
 @click.option("--step", help="Run one pipeline step (full name like outer.inner, or a unique short name) and "
               "only what it needs: unchanged upstream steps and the step itself are reused.")
+@click.option("--env", "env_mode", type=click.Choice(["auto", "host", "container"]), envvar="AMLRUN_ENV",
+              help="Where steps run: auto = a cached uv venv when the environment declares Python packages, else "
+              "this interpreter; host = this interpreter; container = docker/podman [env: AMLRUN_ENV; default: "
+              "amlrun.yaml `environments: default`, else auto].")
+@click.option("--strict-python", is_flag=True, help="Refuse to build a venv with another Python than the one "
+              "an environment pins (default: the nearest available, said so).")
 @_store_opt
 @click.option("--package", "packaged", is_flag=True,
               help="Run from a fresh isolated snapshot (as `amlrun package` builds); the run record names its hash.")
 def run(job: str, overrides: tuple[str, ...], name: str | None, max_parallel: int | None,
-        max_workers: int | None, force_rerun: bool, step: str | None, store_root: Path | None,
-        packaged: bool = False) -> None:
+        max_workers: int | None, force_rerun: bool, step: str | None, env_mode: str | None,
+        strict_python: bool, store_root: Path | None, packaged: bool = False) -> None:
     """Run a job file (command, pipeline or parallel) locally.
 
     JOB may also name Python that builds the job with azure-ai-ml: `build.py:make_pipeline` or
@@ -123,7 +129,8 @@ def run(job: str, overrides: tuple[str, ...], name: str | None, max_parallel: in
 
         file, package = fresh_package(file)
     request = RunRequest(file=file, name=name, store_root=store_root, max_parallel=max_parallel,
-                         max_workers=max_workers, force_rerun=force_rerun, step=step)
+                         max_workers=max_workers, force_rerun=force_rerun, step=step, env=env_mode,
+                         strict_python=strict_python)
     if sdk is None:
         request.overrides = _parsed_overrides([file], overrides)
         record = run_job(request)

@@ -7,9 +7,9 @@ import threading
 import time
 
 from amlrun.data.locations import DataContext
-from amlrun.engine.command_step import run_command_step
+from amlrun.engine.command_step import announce_environment, run_command_step
 from amlrun.engine.events import Reporter, report_outputs
-from amlrun.engine.planner import plan_command_like
+from amlrun.engine.planner import env_choice, plan_command_like
 from amlrun.engine.process import cancel_on_interrupt
 from amlrun.engine.request import RunRequest
 from amlrun.spec.loader import Node
@@ -23,14 +23,15 @@ def run_command_job(node: Node, request: RunRequest, store: RunStore, data: Data
                     reporter: Reporter, cancel: threading.Event | None) -> RunRecord:
     """`amlrun run job.yml` for a command job: plan, record, run the command, record its outcome."""
     run_dir = store.run_dir(name)
-    plan = plan_command_like(node, data, name, run_dir)
+    plan = plan_command_like(node, data, name, run_dir, envs=env_choice(data, request.env, request.strict_python))
     record = RunRecord(name=name, type="command", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(request.file.resolve()),
                        extra={"overrides": [f"{k}={v}" for k, v in request.overrides], "pid": os.getpid(),
-                              **request.recorded_source()})
+                              **request.recorded_source(),
+                              "environment": plan.environment.label, "env_mode": request.env})
     store.create(record)  # fails if another run took the name meanwhile
     write_spec_copy(node, run_dir)
-    reporter.event("environment", message=f"environment: {plan.environment.description}")
+    announce_environment(reporter, plan)
     reporter.event("started", message=f"run {name} started (logs: {run_dir / 'user_logs' / 'std_log.txt'})")
     store.update(record, status="Running", started=time.time())
     cancel = cancel or threading.Event()

@@ -17,10 +17,11 @@ from amlrun.engine.events import Reporter
 from amlrun.engine.plan import StepPlan
 from amlrun.engine.process import run_shell
 from amlrun.engine.snapshot import take_snapshot
+from amlrun.envs.resolve import RUNTIME
 from amlrun.errors import AmlrunError
 from amlrun.spec.bindings import Reference, render
 
-__all__ = ["StepOutcome", "build_process_env", "render_command", "run_command_step"]
+__all__ = ["StepOutcome", "announce_environment", "build_process_env", "prepare_environment", "render_command", "run_command_step"]
 
 
 @dataclass
@@ -75,7 +76,34 @@ def build_process_env(plan: StepPlan, inputs: dict[str, Any], outputs: dict[str,
     for name, out in outputs.items():
         env[f"AZURE_ML_OUTPUT_{name}"] = str(out.local_path)
     env.update(plan.environment_variables)
+    # A job's own `pip install` lands in the step's folder (on its path for the rest of the step), never in
+    # amlrun's environment or a cached venv: each run starts from its declared environment, as on AzureML.
+    if "PIP_TARGET" not in plan.environment_variables:
+        guard = plan.run_dir / "pip-packages"
+        env["PIP_TARGET"] = str(guard)
+        env["PATH"] = os.pathsep.join((str(guard / "bin"), env.get("PATH", "")))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(guard), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(RUNTIME)) if p)
     return apply_step_env(env, plan.data_env)
+
+
+def announce_environment(reporter: Reporter, plan: StepPlan, steps: list[str] | None = None) -> None:
+    """One line saying where a job (or these pipeline steps) runs, then what the environment could not honour."""
+    where = f" ({', '.join(steps)})" if steps else ""
+    reporter.event("environment", message=f"environment{where}: {plan.environment.description}")
+    for note in plan.environment.notes:
+        reporter.event("note", message=note)
+
+
+def prepare_environment(plan: StepPlan, reporter: Reporter) -> str | None:
+    """Build the step's venv or image when missing (progress on the reporter); the error text if that fails."""
+    step = plan.name if plan.node.path else None
+    try:
+        for note in plan.environment.prepare(lambda line: reporter.event("environment", step=step, message=line)):
+            reporter.event("note", step=step, message=note)
+    except AmlrunError as exc:
+        return exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+    return None
 
 
 def stage_step(plan: StepPlan, fresh_outputs: bool = True) -> tuple[Path, dict[str, Any], dict[str, PreparedOutput]]:
@@ -109,6 +137,9 @@ def stage_step(plan: StepPlan, fresh_outputs: bool = True) -> tuple[Path, dict[s
 def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None = None) -> StepOutcome:
     """Run a planned command step to a terminal state; never raises for the step's own failures."""
     started = time.monotonic()
+    failure = prepare_environment(plan, reporter)
+    if failure is not None:
+        return StepOutcome("Failed", error=failure, duration=time.monotonic() - started)
     try:
         cwd, inputs, outputs = stage_step(plan)
         command = render_command(plan, inputs, outputs)

@@ -16,6 +16,7 @@ from amlrun.engine.events import LoggingReporter, PlainReporter, Reporter
 from amlrun.engine.parallel.unfinished import mini_batches_left
 from amlrun.engine.pipeline_loop import PipelineExecution, step_names
 from amlrun.engine.pipeline_plan import PipelinePlan, plan_pipeline
+from amlrun.engine.planner import env_choice
 from amlrun.engine.scheduler import FINISHED_OK
 from amlrun.errors import RunError
 from amlrun.spec.loader import Node, load_job
@@ -31,13 +32,14 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
                      reporter: Reporter, cancel: threading.Event | None) -> RunRecord:
     """Run a loaded pipeline job (or one of its steps, with `request.step`) to a terminal state."""
     run_dir = store.run_dir(name)
-    plan = plan_pipeline(node, data, name, run_dir)
+    plan = plan_pipeline(node, data, name, run_dir, env_choice(data, request.env, request.strict_python))
     only = resolve_step(request.step, step_names(plan), f"pipeline {Path(request.file).name}") \
         if request.step else None
     record = RunRecord(name=name, type="pipeline", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(Path(request.file).resolve()), extra={
                            "overrides": [list(o) for o in request.overrides],
                            "force_rerun": bool(request.force_rerun),
+                           "env_mode": request.env, "strict_python": request.strict_python,
                            "only_step": only,
                            **request.recorded_source(),
                            "outputs": {k: str(o.location.local_path or o.location.uri) for k, o in plan.outputs.items()},
@@ -57,7 +59,9 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     overrides = [(str(k), v) for k, v in record.extra.get("overrides") or []]
     node = load_job(record.spec_path, overrides)
     validate_node(node)
-    plan = plan_pipeline(node, DataContext.for_project(store.root, Path(record.spec_path)), record.name, Path(record.run_dir))
+    data = DataContext.for_project(store.root, Path(record.spec_path))
+    plan = plan_pipeline(node, data, record.name, Path(record.run_dir),
+                         env_choice(data, record.extra.get("env_mode"), bool(record.extra.get("strict_python"))))
     previous = {r.extra.get("step_path"): r for r in descendants(store, record.name)}
     partial = [path for path, r in previous.items() if path in plan.steps and mini_batches_left(r)]
     stale = _downstream(plan, partial)  # their inputs change once the failed mini-batches' rows are in

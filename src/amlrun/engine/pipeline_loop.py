@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from amlrun.engine.command_step import announce_environment
 from amlrun.engine.events import Reporter, report_outputs
 from amlrun.engine.pipeline_plan import PipelinePlan
 from amlrun.engine.pipeline_step import StepLauncher, StepResult, groups_of
@@ -85,6 +86,7 @@ class PipelineExecution:
                             f"{'s' if len(steps) != 1 else ''}"
                             + (f" (--step {only} and {upstream} upstream)" if only else "")
                             + f", up to {self.max_parallel} at once (records: {self.record.run_dir})", steps=steps)
+        self._announce_environments(steps)
         interrupted = False
         try:
             self._loop(scheduler)
@@ -95,6 +97,14 @@ class PipelineExecution:
             return self._finish(scheduler, interrupted)
         finally:
             self.steps.cache.close()
+
+    def _announce_environments(self, steps: list[str]) -> None:
+        """One line per distinct environment, naming the steps that run in it."""
+        groups: dict[str, list[str]] = {}
+        for path in steps:
+            groups.setdefault(self.plan.steps[path].plan.environment.description, []).append(path)
+        for paths in groups.values():
+            announce_environment(self.reporter, self.plan.steps[paths[0]].plan, paths)
 
     def _loop(self, scheduler: Scheduler) -> None:
         while True:

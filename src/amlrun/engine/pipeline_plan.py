@@ -16,6 +16,7 @@ from pathlib import Path
 from amlrun.data.locations import DataContext
 from amlrun.engine.plan import InputPlan, OutputPlan, StepPlan
 from amlrun.engine.planner import plan_command_like, plan_inputs, plan_outputs
+from amlrun.envs.choice import EnvChoice
 from amlrun.errors import RunError, SpecError
 from amlrun.spec.bindings import is_pure_binding
 from amlrun.spec.loader import Node
@@ -71,11 +72,12 @@ def step_run_name(pipeline_run: str, path: str) -> str:
     return f"{pipeline_run}_{path.replace('.', '_')}"
 
 
-def plan_pipeline(root: Node, data: DataContext, run_name: str, run_dir: Path) -> PipelinePlan:
+def plan_pipeline(root: Node, data: DataContext, run_name: str, run_dir: Path,
+                  envs: EnvChoice | None = None) -> PipelinePlan:
     settings = root.definition.settings
     if settings.default_datastore:
         data.default_datastore = settings.default_datastore.removeprefix("azureml:")
-    planner = _Planner(root, data, run_name)
+    planner = _Planner(root, data, run_name, envs)
     inputs = plan_inputs(root, data)
     outputs = plan_outputs(root, data, run_name)
     planner.scope(root, "", inputs, outputs, None, run_dir)
@@ -90,8 +92,9 @@ def plan_pipeline(root: Node, data: DataContext, run_name: str, run_dir: Path) -
 
 
 class _Planner:
-    def __init__(self, root: Node, data: DataContext, run_name: str) -> None:
+    def __init__(self, root: Node, data: DataContext, run_name: str, envs: EnvChoice | None) -> None:
         self.root = root
+        self.envs = envs
         self.data = data
         self.run_name = run_name
         self.steps: dict[str, PlannedStep] = {}
@@ -110,7 +113,7 @@ class _Planner:
                 self.groups[path] = PlannedGroup(path, run, run_dir, group, child)
                 self.scope(child, path + ".", sub_inputs, sub_outputs, path, run_dir)
                 continue
-            plan = self._plan_leaf(child, run, run_dir, inputs, outputs)
+            plan = self._plan_leaf(child, run, run_dir, inputs, outputs, path)
             plan.name = path
             self._qualify(child, plan.inputs, pipeline, prefix)
             deps = {item.from_step for item in plan.inputs.values() if item.from_step}
@@ -121,7 +124,7 @@ class _Planner:
             self.steps[path] = PlannedStep(path, run, plan, deps, group, defaults)
 
     def _plan_leaf(self, node: Node, run: str, run_dir: Path, inputs: dict[str, InputPlan],
-                   outputs: dict[str, OutputPlan]) -> StepPlan:
+                   outputs: dict[str, OutputPlan], path: str) -> StepPlan:
         if node.kind == "parallel":
             try:
                 from amlrun.engine.parallel.plan import plan_parallel_step
@@ -129,8 +132,9 @@ class _Planner:
                 raise RunError(f"step {node.name!r} is a parallel job, which this build of amlrun cannot run "
                                "inside a pipeline yet",
                                hint="run the other steps with `--step NAME`, or update amlrun") from None
-            return plan_parallel_step(node, self.data, run, run_dir, inputs, outputs)
-        return plan_command_like(node, self.data, run, run_dir, inputs, outputs)
+            return plan_parallel_step(node, self.data, run, run_dir, inputs, outputs, envs=self.envs,
+                                      step_path=path)
+        return plan_command_like(node, self.data, run, run_dir, inputs, outputs, envs=self.envs, step_path=path)
 
     def _qualify(self, node: Node, plans: dict[str, InputPlan], scope: Node, prefix: str) -> None:
         """Turn `${{parent.jobs.s.outputs.o}}` in `scope` into the leaf step that writes `o`."""

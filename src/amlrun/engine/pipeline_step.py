@@ -70,7 +70,8 @@ class StepLauncher:
             parent = self.group_records[step.group].name if step.group else self.record.name
             rec = RunRecord(name=step.run_name, type=step.kind, status="NotStarted", run_dir=str(step.plan.run_dir),
                             parent=parent, spec_path=spec_path,
-                            extra={"step": path.rsplit(".", 1)[-1], "step_path": path})
+                            extra={"step": path.rsplit(".", 1)[-1], "step_path": path,
+                                   "environment": step.plan.environment.label})
             rec.created = created.get(path, rec.created)
             new.append(rec)
             self.records[path] = rec

@@ -7,16 +7,22 @@ from typing import Any
 
 from amlrun.data.locations import DataContext
 from amlrun.engine.plan import InputPlan, OutputPlan, StepPlan
+from amlrun.envs.choice import EnvChoice
 from amlrun.envs.resolve import resolve_environment
 from amlrun.errors import SpecError
 from amlrun.spec.bindings import is_pure_binding
 from amlrun.spec.loader import Node
 from amlrun.spec.models import ASSET_TYPES
 
-__all__ = ["coerce_literal", "plan_command_like", "plan_inputs", "plan_outputs"]
+__all__ = ["coerce_literal", "env_choice", "plan_command_like", "plan_inputs", "plan_outputs"]
 
 _DEFAULT_INPUT_MODE = "ro_mount"
 _DEFAULT_OUTPUT_MODE = "rw_mount"
+
+
+def env_choice(data: DataContext, mode: str | None, strict_python: bool = False) -> EnvChoice:
+    """How a run decides environments: the command line's mode over amlrun.yaml `environments:`."""
+    return EnvChoice.from_project(data.config.environments, data.config.folder, mode, strict_python)
 
 
 def coerce_literal(value: Any, type_: str | None) -> Any:
@@ -135,8 +141,9 @@ def plan_outputs(node: Node, data: DataContext, run_name: str,
 
 def plan_command_like(node: Node, data: DataContext, run_name: str, run_dir: Path,
                       parent_inputs: dict[str, InputPlan] | None = None,
-                      parent_outputs: dict[str, OutputPlan] | None = None) -> StepPlan:
-    """Plan a command node (standalone job or pipeline step)."""
+                      parent_outputs: dict[str, OutputPlan] | None = None, *, envs: EnvChoice | None = None,
+                      step_path: str | None = None) -> StepPlan:
+    """Plan a command node (standalone job or pipeline step); `envs` decides environments (default: auto)."""
     definition = node.definition
     settings = node.settings
     base = node.definition_source.folder
@@ -159,7 +166,7 @@ def plan_command_like(node: Node, data: DataContext, run_name: str, run_dir: Pat
         run_dir=run_dir,
         code_dir=code_dir,
         command=getattr(definition, "command", None),
-        environment=resolve_environment(env_spec, base),
+        environment=resolve_environment(env_spec, base, envs, step_path, code_dir),
         environment_variables={str(k): _env_str(v) for k, v in env_vars.items()},
         timeout=limits.timeout if limits is not None else None,
         inputs=plan_inputs(node, data, parent_inputs),

@@ -23,6 +23,8 @@ class RunRequest:
     force_rerun: bool = False
     step: str | None = None
     dry_run: bool = False
+    env: str | None = None  # --env auto|host|container (None: amlrun.yaml's default, else auto)
+    strict_python: bool = False  # refuse to stand in another Python for the one an environment pins
     source: str | None = None  # the Python that built the job (`build.py:make_pipeline`), when `file` is its dump
     origin: Path | None = None  # where the project (amlrun.yaml, .amlrun/) is looked up; default: `file`
 

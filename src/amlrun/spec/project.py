@@ -12,6 +12,7 @@
       azureml:my_train@latest: ./components/train.yml           # (exact reference, or the bare name)
     cache: {max_size: 20GB}                                     # remote-input cache under the store
     fsspec: {real_azureml_fsspec: false}                        # true: let the real azureml-fsspec through
+    environments: {default: auto, my-env: {venv: reqs.txt}, train: host}   # see amlrun.envs.choice
     workspace: {subscription_id: ..., resource_group: ..., workspace_name: ...}
     shared: [packages/shared]                                   # code `amlrun package` copies into every job
 
@@ -36,7 +37,7 @@ __all__ = ["CONFIG_NAME", "ProjectConfig", "find_project_config", "load_project_
 
 CONFIG_NAME = "amlrun.yaml"
 
-_SECTIONS = ("datastores", "data", "workspace", "cache", "fsspec", "shared", "components")
+_SECTIONS = ("datastores", "data", "workspace", "cache", "fsspec", "shared", "components", "environments")
 _LIST_SECTIONS = ("shared",)
 _CREDENTIAL_ENV_KEYS = ("account_key_env", "sas_token_env", "connection_string_env")
 _INLINE_SECRETS = {
@@ -61,6 +62,7 @@ class ProjectConfig:
     fsspec: dict[str, Any] = field(default_factory=dict)
     shared: list[str] = field(default_factory=list)
     components: dict[str, Any] = field(default_factory=dict)
+    environments: dict[str, Any] = field(default_factory=dict)  # venv/container paths made absolute
     sources: list[SpecSource] = field(default_factory=list)
     folders: dict[str, Path] = field(default_factory=dict)
     component_folders: dict[str, Path] = field(default_factory=dict)
@@ -131,6 +133,7 @@ def load_project_config(start: Path | None = None) -> ProjectConfig:
             config.folders[str(name)] = source.folder
         for name in (source.data.get("components") or {}) if isinstance(source.data.get("components"), dict) else ():
             config.component_folders[str(name)] = source.folder
+        config.environments.update(_absolute_environments(source))
     if problems:
         raise SpecError(problems)
     return config
@@ -165,6 +168,10 @@ def validate_config_source(source: SpecSource) -> list[Problem]:
         problems.extend(smap.problem(("components", str(name)), f"component {name!r} maps to {_describe(target)}, "
                                      "not a YAML file", f"write `{name}: ./components/<file>.yml`")
                         for name, target in components.items() if not _is_target(target))
+    environments = data.get("environments") or {}
+    if isinstance(environments, dict):
+        for name, entry in environments.items():
+            problems.extend(_check_environment(source, str(name), entry))
     cache = data.get("cache") or {}
     if isinstance(cache, dict) and "max_size" in cache:
         try:
@@ -173,6 +180,38 @@ def validate_config_source(source: SpecSource) -> list[Problem]:
             problems.append(smap.problem(("cache", "max_size"), f"cannot read size {cache['max_size']!r}",
                                          "write e.g. 500MB or 20GB"))
     return problems
+
+
+_ENV_MODES = ("auto", "host", "container")
+
+
+def _check_environment(source: SpecSource, name: str, entry: Any) -> list[Problem]:
+    """`default: auto|host|container`; a step or environment name -> a mode, `{venv: file}` or `{container: x}`."""
+    smap, at = source.source_map, ("environments", name)
+    example = "host, auto, container, {venv: requirements.txt} or {container: <image or build folder>}"
+    if isinstance(entry, str):
+        if entry not in _ENV_MODES:
+            return [smap.problem(at, f"unknown environment choice {entry!r}", f"use {example}", at_value=True)]
+        return []
+    if name == "default":
+        return [smap.problem(at, "`default` is a mode", "write `default: auto`, `host` or `container`")]
+    if not isinstance(entry, dict) or len(entry) != 1 or next(iter(entry)) not in ("venv", "container") \
+            or not isinstance(next(iter(entry.values())), str):
+        return [smap.problem(at, f"cannot read the environment choice for {name!r}", f"use {example}")]
+    return []
+
+
+def _absolute_environments(source: SpecSource) -> dict[str, Any]:
+    """The file's `environments:` with `venv:`/`container:` paths relative to the file made absolute."""
+    found: dict[str, Any] = {}
+    for name, entry in (source.data.get("environments") or {}).items():
+        if isinstance(entry, dict) and len(entry) == 1:
+            kind, value = next(iter(entry.items()))
+            candidate = source.folder / os.path.expanduser(str(value))
+            if kind == "venv" or (kind == "container" and candidate.exists()):
+                entry = {kind: str(candidate.resolve())}
+        found[str(name)] = entry
+    return found
 
 
 def _check_asset(source: SpecSource, name: str, entry: Any) -> list[Problem]:

@@ -104,6 +104,8 @@ def print_run(root: Path | None, name: str, step: str | None = None) -> None:
     if record.extra.get("overrides"):
         lines.append("overrides: " + " ".join(
             f"--set {o[0]}={o[1]}" if isinstance(o, list | tuple) else f"--set {o}" for o in record.extra["overrides"]))
+    if record.extra.get("environment"):
+        lines.append(f"env:       {record.extra['environment']}")
     command = record.extra.get("command")
     if command:
         lines.append(f"command:   {command}")
@@ -126,7 +128,8 @@ def _print_children(store: RunStore, record: RunRecord, indent: str) -> None:
     for child in children:
         extra = f" (reused from {child.reused_from})" if child.reused_from else ""
         step = child.extra.get("step", child.name)
-        print(f"{indent}  {step:<20} {child.status:<10} {_dur(child):>8}{extra}")
+        env = f"  [{child.extra['environment']}]" if child.extra.get("environment") else ""
+        print(f"{indent}  {step:<20} {child.status:<10} {_dur(child):>8}{extra}{env}")
         _print_children(store, child, indent + "  ")
 
 

@@ -44,6 +44,7 @@ class WorkerSpec:
     env: dict[str, str]
     config: dict[str, Any]
     logs: Path  # logs/user
+    amlrun_importable: bool = True  # False in a job venv: tables are then partitioned in the driver
 
 
 @dataclass
@@ -329,7 +330,7 @@ class _Driver:
     def _start_partition(self, request: PartitionRequest) -> Connection:
         """Tables are read in a process forked from the zygote (warm pandas, no DataFrame in the driver);
         files, or without a zygote, in a thread of the driver."""
-        if request.tabular and self.zygote is not None:
+        if request.tabular and self.zygote is not None and self.spec.amlrun_importable:
             log = self.spec.logs.parent / "sys" / "partition.txt"
             log.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(OSError), open(log, "ab") as out:

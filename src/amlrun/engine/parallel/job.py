@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.data.locations import DataContext
+from amlrun.engine.command_step import announce_environment
 from amlrun.engine.events import Reporter, report_outputs
 from amlrun.engine.parallel.plan import plan_parallel_step
 from amlrun.engine.parallel.step import run_parallel_step
 from amlrun.engine.parallel.unfinished import mini_batches_left
+from amlrun.engine.planner import env_choice
 from amlrun.errors import RunError
 from amlrun.spec.loader import Node, load_job
 from amlrun.spec.validate import validate_node
@@ -28,8 +30,10 @@ __all__ = ["resume", "resume_parallel_job", "run_parallel_job", "work_left"]
 def _execute(node: Node, record: RunRecord, store: RunStore, data: DataContext, reporter: Reporter,
              cancel: threading.Event | None, max_workers: int | None) -> RunRecord:
     run_dir = Path(record.run_dir)
-    plan = plan_parallel_step(node, data, record.name, run_dir)
-    reporter.event("environment", message=f"environment: {plan.environment.description}")
+    plan = plan_parallel_step(node, data, record.name, run_dir, envs=env_choice(
+        data, record.extra.get("env_mode"), bool(record.extra.get("strict_python"))))
+    record.extra["environment"] = plan.environment.label
+    announce_environment(reporter, plan)
     store.update(record, status="Running", started=record.started or time.time(), ended=None, error=None)
     try:
         outcome = run_parallel_step(plan, reporter, cancel, max_workers=max_workers)
@@ -54,7 +58,8 @@ def run_parallel_job(node: Node, request: Any, store: RunStore, data: DataContex
     run_dir = store.run_dir(name)
     record = RunRecord(name=name, type="parallel", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(Path(request.file).resolve()),
-                       extra={"overrides": [list(o) for o in request.overrides], **request.recorded_source()})
+                       extra={"overrides": [list(o) for o in request.overrides], **request.recorded_source(),
+                              "env_mode": request.env, "strict_python": request.strict_python})
     write_spec_copy(node, run_dir)
     store.save(record)
     return _execute(node, record, store, data, reporter, cancel, request.max_workers)

@@ -17,6 +17,7 @@ from amlrun.data.locations import DataContext
 from amlrun.engine.parallel.partition import parse_mini_batch_size
 from amlrun.engine.plan import InputPlan, OutputPlan, StepPlan
 from amlrun.engine.planner import plan_command_like
+from amlrun.envs.choice import EnvChoice
 from amlrun.errors import SpecError
 from amlrun.spec.bindings import is_pure_binding
 from amlrun.spec.loader import Node
@@ -152,9 +153,11 @@ def settings_from_node(node: Node) -> ParallelSettings:
 
 def plan_parallel_step(node: Node, data: DataContext, run_name: str, run_dir: Path,
                        parent_inputs: dict[str, InputPlan] | None = None,
-                       parent_outputs: dict[str, OutputPlan] | None = None) -> StepPlan:
+                       parent_outputs: dict[str, OutputPlan] | None = None, *, envs: EnvChoice | None = None,
+                       step_path: str | None = None) -> StepPlan:
     """Plan a parallel node like a command node; `code_dir` is `task.code`, settings in `plan.parallel`."""
-    plan = plan_command_like(node, data, run_name, run_dir, parent_inputs, parent_outputs)
+    plan = plan_command_like(node, data, run_name, run_dir, parent_inputs, parent_outputs, envs=envs,
+                             step_path=step_path)
     task = node.settings.get("task") or node.definition.task
     if task is not None and task.code:
         code_dir = (node.definition_source.folder / task.code).resolve()
@@ -166,7 +169,8 @@ def plan_parallel_step(node: Node, data: DataContext, run_name: str, run_dir: Pa
     if task is not None and task.environment is not None and node.settings.get("environment") is None:
         from amlrun.envs.resolve import resolve_environment
 
-        plan.environment = resolve_environment(task.environment, node.definition_source.folder)
+        plan.environment = resolve_environment(task.environment, node.definition_source.folder, envs, step_path,
+                                               plan.code_dir)
     settings = settings_from_node(node)
     plan.kind = "parallel"
     plan.command = None

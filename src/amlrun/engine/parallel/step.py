@@ -7,7 +7,6 @@ succeed run again, which is how `amlrun resume` and pipeline resumption work.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import shlex
 import shutil
@@ -19,6 +18,7 @@ from amlrun.data.staging import MaterializedInput, materialize_input
 from amlrun.engine.command_step import (
     StepOutcome,
     build_process_env,
+    prepare_environment,
     render_command,
     stage_step,
     staging_failure,
@@ -63,13 +63,6 @@ def output_file(settings: ParallelSettings, plan: StepPlan, outputs: dict) -> Pa
     return Path(prepared.local_path) / settings.append_row_file_name
 
 
-def _azureml_user_root() -> str | None:
-    spec = importlib.util.find_spec("azureml_user")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return str(Path(next(iter(spec.submodule_search_locations))).parent)
-
-
 def _partition_source(plan: StepPlan, name: str, given: MaterializedInput, step: str | None) -> MaterializedInput:
     """The local data the mini-batches are cut from.
 
@@ -107,6 +100,9 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
     assert plan.parallel is not None, "not a parallel plan"
     settings = ParallelSettings.from_dict(plan.parallel)
     step = plan.name if plan.node is not None and plan.run_dir.parent.name == "steps" else None
+    failure = prepare_environment(plan, reporter)
+    if failure is not None:
+        return StepOutcome("Failed", error=failure, duration=time.monotonic() - started)
     try:
         code_dir, inputs, outputs = stage_step(plan, fresh_outputs=False)
         rendered = render_command(dataclasses.replace(plan, command=settings.program_arguments), inputs, outputs)
@@ -137,9 +133,6 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
         if note:
             reporter.event("note", step=step, message=note)
         env = build_process_env(plan, inputs, outputs)
-        extra_path = _azureml_user_root()
-        if extra_path:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
         bi_output = (out_file.parent if out_file is not None else work_dir / "output")
         bi_output.mkdir(parents=True, exist_ok=True)
         env.update({
@@ -149,7 +142,8 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
             "AMLRUN_PRS_LOGGING_LEVEL": settings.logging_level,
         })
         input_type = plan.inputs[settings.input_data].type
-        spec = WorkerSpec(python=plan.environment.python, env=env, logs=logs / "user", config={
+        spec = WorkerSpec(python=plan.environment.python, env=env, logs=logs / "user",
+                          amlrun_importable=plan.environment.amlrun_importable, config={
             "code_dir": str(code_dir), "entry_script": settings.entry_script, "argv": argv,
             "header": settings.append_row_dataframe_header, "dataset": settings.input_data,
             "tabular": input_type == "mltable",

@@ -1,0 +1,255 @@
+"""Steps run in the environment their YAML declares: cached uv venvs built from local wheels (no index)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from amlrun.envs.definition import from_conda, from_dockerfile
+from env_fixtures import (  # the fixtures env_vars, uv_spy, wheels (and the session's uv_cache)
+    env_vars_fixture,  # noqa: F401
+    uv_cache_fixture,  # noqa: F401
+    uv_spy_fixture,  # noqa: F401
+    wheels_fixture,  # noqa: F401
+)
+
+PRINT_VERSION = 'python -c "import testpkg, sys; print(\'testpkg\', testpkg.__version__, sys.prefix)"'
+
+
+def _conda(version: str, extra: str = "") -> str:
+    return f"""
+        name: step-env
+        channels: [conda-forge]
+        dependencies:
+          - python=3.11
+          - pip
+          - numpy=1.21.2
+          - pip:
+            - amlrun-testpkg=={version}{extra}
+        """
+
+
+def _job(write, conda: str, command: str = PRINT_VERSION) -> Path:
+    write("job/conda.yml", conda)
+    return write("job/job.yml", f"""
+        command: {command}
+        environment:
+          image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04
+          conda_file: conda.yml
+        """)
+
+
+def test_conda_file_venv_is_built_then_reused_without_uv_and_rebuilt_when_edited(
+        amlrun, write, env_vars, uv_spy, tmp_path: Path) -> None:
+    spy_env, calls = uv_spy
+    job = _job(write, _conda("1.0"))
+    first = amlrun("run", job, env={**env_vars, **spy_env})
+    assert first.code == 0, first.text
+    assert "testpkg 1.0" in first.out and str(tmp_path / "env-cache") in first.out
+    assert "building environment" in first.err and "numpy=1.21.2 (pip: numpy==1.21.2)" in first.err
+    assert [c.split()[0] for c in calls.read_text().splitlines()].count("venv") == 1
+
+    calls.write_text("")
+    second = amlrun("run", job, env={**env_vars, **spy_env})
+    assert second.code == 0 and "testpkg 1.0" in second.out, second.text
+    assert "cached" in second.err and "building" not in second.err
+    assert calls.read_text() == "", "reusing a venv must not start uv"
+
+    job.parent.joinpath("conda.yml").write_text(job.parent.joinpath("conda.yml").read_text().replace("1.0", "2.0"))
+    third = amlrun("run", job, env={**env_vars, **spy_env})
+    assert third.code == 0 and "testpkg 2.0" in third.out and "building environment" in third.err, third.text
+
+    listing = amlrun("envs", env=env_vars)
+    assert listing.code == 0 and listing.out.count("job/conda.yml") == 2, listing.text
+    pruned = amlrun("envs", "prune", env=env_vars)
+    assert pruned.code == 0 and "removed 2" in pruned.err, pruned.text
+    assert not [p for p in (tmp_path / "env-cache").iterdir() if p.is_dir()]
+    assert "no cached environments" in amlrun("envs", env=env_vars).err
+
+
+def test_two_pipeline_steps_pin_different_versions_and_show_names_their_environments(
+        amlrun, write, env_vars) -> None:
+    for version in ("1.0", "2.0"):
+        write(f"p/env{version[0]}.yml", _conda(version))
+    pipeline = write("p/pipeline.yml", f"""
+        type: pipeline
+        jobs:
+          old:
+            type: command
+            command: {PRINT_VERSION}
+            environment: {{conda_file: env1.yml}}
+          new:
+            type: command
+            command: {PRINT_VERSION}
+            environment: {{conda_file: env2.yml}}
+          plain:
+            type: command
+            command: echo plain
+            environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+        """)
+    result = amlrun("run", pipeline, "--name", "pins", env=env_vars)
+    assert result.code == 0, result.text
+    assert "old | testpkg 1.0" in result.out and "new | testpkg 2.0" in result.out
+    assert "environment (plain): azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest -> host interpreter" \
+        in result.err
+    shown = amlrun("show", "pins", env=env_vars)
+    assert "[venv " in shown.out and "[host interpreter]" in shown.out, shown.text
+
+
+def test_a_jobs_pip_install_never_lands_in_amlruns_environment(amlrun, write, wheels, tmp_path: Path) -> None:
+    job = write("pip/job.yml", f"""
+        command: >-
+          pip install --quiet --no-index --find-links {wheels} amlrun-testpkg==2.0 &&
+          python -c "import testpkg; print('job sees', testpkg.__version__, testpkg.__file__)"
+        """)
+    result = amlrun("run", job, "--env", "host", "--name", "piprun")
+    assert result.code == 0, result.text
+    assert "job sees 2.0" in result.out and str(tmp_path / "store" / "runs" / "piprun") in result.out
+    assert "a `pip install` in the job goes to the step's folder" in result.err
+    probe = subprocess.run([sys.executable, "-c", "import importlib.util as u; print(u.find_spec('testpkg'))"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "None", "the job's package leaked into amlrun's interpreter"
+
+
+def test_parallel_job_runs_in_a_venv_without_amlrun(amlrun, write, env_vars, tmp_path: Path) -> None:
+    data = tmp_path / "store" / "datastores" / "workspaceblobstore" / "rows"
+    data.mkdir(parents=True)
+    for i in range(3):
+        (data / f"r{i}.txt").write_text(f"row {i}\n")
+    write("par/conda.yml", """
+        dependencies:
+          - python=3.11
+          - pip:
+            - azureml-fsspec
+            - amlrun-testpkg==1.0
+        """)
+    write("par/src/score.py", """
+        import importlib.util, os, sys
+        from azureml_user.parallel_run import EntryScript
+        from azureml.fsspec import AzureMachineLearningFileSystem
+
+        def init():
+            global fs
+            fs = AzureMachineLearningFileSystem("azureml://datastores/workspaceblobstore/paths/rows")
+            EntryScript().logger.info("init in %s", sys.prefix)
+
+        def run(mini_batch):
+            amlrun_there = importlib.util.find_spec("amlrun") is not None
+            return [f"{os.path.basename(f)} {fs.cat(os.path.basename(f)).decode().strip()} "
+                    f"amlrun={amlrun_there} prefix={sys.prefix}" for f in mini_batch]
+        """)
+    job = write("par/job.yml", """
+        type: parallel
+        inputs:
+          rows: {type: uri_folder, path: azureml://datastores/workspaceblobstore/paths/rows}
+        outputs:
+          out: {type: uri_folder}
+        input_data: ${{inputs.rows}}
+        mini_batch_size: "2"
+        task:
+          type: run_function
+          code: src
+          entry_script: score.py
+          environment: {conda_file: conda.yml}
+          append_row_to: ${{outputs.out}}
+        """)
+    result = amlrun("run", job, "--name", "par", env=env_vars)
+    assert result.code == 0, result.text
+    rows = next((tmp_path / "store").rglob("parallel_run_step.txt")).read_text().splitlines()
+    assert sorted(r.split()[:3] for r in rows) == [[f"r{i}.txt", "row", str(i)] for i in range(3)]
+    assert all("amlrun=False" in r and f"prefix={tmp_path / 'env-cache'}" in r for r in rows), rows
+
+
+def test_dockerfile_build_context_becomes_a_venv_under_auto(amlrun, write, env_vars) -> None:
+    write("docker/context/requirements.txt", "amlrun-testpkg==2.0\n")
+    write("docker/context/Dockerfile", """
+        FROM python:3.11-slim
+        RUN apt-get update && apt-get install -y curl
+        COPY requirements.txt /tmp/requirements.txt
+        RUN pip install --no-cache-dir \\
+            -r /tmp/requirements.txt
+        """)
+    job = write("docker/job.yml", f"""
+        command: {PRINT_VERSION}
+        environment:
+          build: {{path: context}}
+        """)
+    result = amlrun("run", job, env=env_vars)
+    assert result.code == 0 and "testpkg 2.0" in result.out, result.text
+    assert "context/Dockerfile also runs apt-get" in result.err
+
+
+def test_amlrun_yaml_maps_a_registered_environment_to_a_venv_and_a_step_to_the_host(amlrun, write,
+                                                                                   env_vars) -> None:
+    write("proj/amlrun.yaml", """
+        environments:
+          AzureML-sklearn-1.0-ubuntu20.04-py38-cpu: {venv: envs/sk.txt}
+          plain: host
+        """)
+    write("proj/envs/sk.txt", "amlrun-testpkg==1.0\n")
+    pipeline = write("proj/pipeline.yml", f"""
+        type: pipeline
+        jobs:
+          mapped:
+            type: command
+            command: {PRINT_VERSION}
+            environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+          plain:
+            type: command
+            command: python -c "import sys; print('plain', sys.prefix)"
+            environment: {{conda_file: conda.yml}}
+        """)
+    write("proj/conda.yml", _conda("2.0"))
+    result = amlrun("run", pipeline, env=env_vars)
+    assert result.code == 0, result.text
+    assert "mapped | testpkg 1.0" in result.out and f"plain | plain {sys.prefix}" in result.out
+
+
+def test_missing_python_builds_with_the_nearest_or_refuses_when_strict(amlrun, write, env_vars) -> None:
+    job = _job(write, _conda("1.0").replace("python=3.11", "python=3.5"))
+    strict = amlrun("run", job, "--strict-python", env=env_vars)
+    assert strict.code == 1 and "asks for Python 3.5, which is not on this machine" in strict.err, strict.text
+    result = amlrun("run", job, env=env_vars)
+    assert result.code == 0 and "testpkg 1.0" in result.out, result.text
+    assert "Python 3.5 is not on this machine: building with Python 3." in result.err
+
+
+def test_a_failed_build_names_the_line_and_shows_uvs_words(amlrun, write, env_vars) -> None:
+    job = _job(write, _conda("9.9"))
+    result = amlrun("run", job, env=env_vars)
+    assert result.code == 1, result.text
+    assert "could not build the environment from job/conda.yml" in result.err
+    assert "conda.yml:8: amlrun-testpkg==9.9" in result.err and "uv said:" in result.err
+    assert "failed.log" in result.err
+
+
+def test_two_runs_building_one_environment_at_once_build_it_once(amlrun, write, env_vars, uv_spy) -> None:
+    spy_env, calls = uv_spy
+    job = _job(write, _conda("1.0"))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(amlrun("run", job, env={**env_vars, **spy_env})))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(r.code == 0 and "testpkg 1.0" in r.out for r in results), [r.text for r in results]
+    assert [c.split()[0] for c in calls.read_text().splitlines()].count("venv") == 1
+
+
+def test_definitions_report_conda_only_packages_and_read_dockerfile_pip_lines(tmp_path: Path) -> None:
+    conda = from_conda({"dependencies": ["python=3.8.5", "pytorch=1.10", "cudatoolkit=11.3", "pip",
+                                         {"pip": ["six==1.16", "--find-links ./wheels"]}]}, "c.yml", tmp_path)
+    assert conda.python == "3.8" and conda.packages == ["six"]
+    assert conda.conda_only == ["pytorch=1.10 (pip: torch==1.10.*)", "cudatoolkit=11.3 (no pip package)"]
+    (tmp_path / "ctx" / "deps").mkdir(parents=True)
+    (tmp_path / "ctx" / "deps" / "reqs.txt").write_text("six\n# comment\npyjokes==0.6.0  # pinned\n")
+    (tmp_path / "ctx" / "Dockerfile").write_text(
+        "FROM mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04\nWORKDIR /app\nCOPY deps/ /app/deps/\n"
+        "RUN python -m pip install -U pip && pip install -r deps/reqs.txt \\\n    'attrs>=22' && uv pip install tqdm\n")
+    docker = from_dockerfile(tmp_path / "ctx" / "Dockerfile", tmp_path / "ctx")
+    assert docker.packages == ["six", "pyjokes", "attrs", "tqdm"] and not docker.notes
+    assert [r.lineno for r in docker.requirements] == [1, 3, 4, 4]
+
