@@ -63,7 +63,7 @@ def setup() -> None:
 
 
 # Debian packages some tests use (each test skips, naming what is missing, when one cannot be had).
-APT_PACKAGES: list[str] = []
+APT_PACKAGES: list[str] = ["podman", "runc", "busybox-static"]  # envs: --env container tests
 
 
 def install_system_packages() -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 from amlrun.envs.definition import from_conda, from_dockerfile
 from env_fixtures import (  # the fixtures env_vars, uv_spy, wheels (and the session's uv_cache)
@@ -253,3 +257,58 @@ def test_definitions_report_conda_only_packages_and_read_dockerfile_pip_lines(tm
     assert docker.packages == ["six", "pyjokes", "attrs", "tqdm"] and not docker.notes
     assert [r.lineno for r in docker.requirements] == [1, 3, 4, 4]
 
+
+
+def _podman_answers() -> bool:
+    if not shutil.which("podman") or not shutil.which("busybox"):
+        return False
+    return subprocess.run(["podman", "info"], capture_output=True).returncode == 0
+
+
+def test_container_mode_builds_the_image_and_runs_the_step_inside(amlrun, write, tmp_path: Path) -> None:
+    if not _podman_answers():
+        pytest.skip("needs podman and busybox-static (apt-get install podman runc busybox-static)")
+    context = tmp_path / "ctr" / "image"
+    context.mkdir(parents=True)
+    shutil.copy(shutil.which("busybox"), context / "busybox")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY busybox /bin/busybox\n"
+                                        'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+                                        "COPY validate.sh /opt/validation/validate.sh\n")
+    (context / "validate.sh").write_text("#!/bin/sh\necho \"valid: $(cat \"$1\")\"\n")
+    (context / "stamp.txt").write_text(str(tmp_path))  # a new context: this test builds its own image
+    write("ctr/data/in.txt", "sequence 7\n")
+    job = write("ctr/job.yml", """
+        command: sh /opt/validation/validate.sh ${{inputs.data}}/in.txt > ${{outputs.result}}/report.txt && echo "tag=$TAG uid=$(id -u)"
+        inputs:
+          data: {type: uri_folder, path: ./data}
+        outputs:
+          result: {type: uri_folder}
+        environment_variables: {TAG: local}
+        environment: {build: {path: image}}
+        """)
+    env = {"AMLRUN_ENV_CACHE": str(tmp_path / "env-cache")}
+    result = amlrun("run", job, "--env", "container", "--name", "ctr", env=env)
+    assert result.code == 0, result.text
+    assert f"tag=local uid={os.getuid()}" in result.out and "building image localhost/amlrun-env:" in result.err
+    report = next((tmp_path / "store").rglob("report.txt"))
+    assert report.read_text() == "valid: sequence 7\n" and report.stat().st_uid == os.getuid()
+    again = amlrun("run", job, "--env", "container", env=env)
+    assert again.code == 0 and "building image" not in again.err, again.text
+    image = result.err.split("building image ")[1].split()[0]
+    subprocess.run(["podman", "rmi", "-f", image], capture_output=True)
+
+
+def test_container_engine_command_line_and_no_engine_error(amlrun, write, monkeypatch, tmp_path: Path) -> None:
+    from amlrun.envs import container
+
+    monkeypatch.setattr(container, "find_engine", lambda: "docker")
+    spec = container.ContainerSpec("localhost/tool:1")
+    argv = spec.argv("echo hi", tmp_path, {"AZUREML_RUN_ID": "r1", "SECRET": "s3cret"}, [(tmp_path, False)])
+    assert argv[:5] == ["docker", "run", "--rm", "-w", str(tmp_path)]
+    assert ["-v", f"{tmp_path}:{tmp_path}:ro"] == argv[argv.index("-v"):argv.index("-v") + 2]
+    assert "-e" in argv and "SECRET" in argv and "s3cret" not in " ".join(argv)
+    assert argv[-5:-3] == ["localhost/tool:1", "sh"] and argv[-1] == "echo hi"
+
+    job = write("none/job.yml", "command: echo hi\nenvironment: {image: localhost/tool:1}\n")
+    result = amlrun("run", job, "--env", "container", env={"AMLRUN_CONTAINER_ENGINE": "no-such-engine"})
+    assert result.code == 1 and "tried no-such-engine (not installed)" in result.err, result.text

@@ -95,6 +95,25 @@ def announce_environment(reporter: Reporter, plan: StepPlan, steps: list[str] | 
         reporter.event("note", message=note)
 
 
+def container_argv(plan: StepPlan, command: str, cwd: Path, env: dict[str, str], inputs: dict[str, Any],
+                   outputs: dict[str, PreparedOutput]) -> list[str]:
+    """The engine command running the step in its image: its folders mounted where the command sees them."""
+    mounts: list[tuple[Path, bool]] = [(plan.run_dir, True), (RUNTIME, False)]
+    if plan.data_env.get("AMLRUN_STEPSITE"):
+        mounts.append((Path(plan.data_env["AMLRUN_STEPSITE"]), False))
+    for item in inputs.values():
+        if isinstance(item, MaterializedInput) and item.value:
+            for path in {Path(item.value), Path(item.value).resolve()}:  # a link in the run folder, and its target
+                mounts.append((path if path.is_dir() else path.parent, False))
+    for out in outputs.values():
+        path = Path(out.local_path)
+        mounts.append((path if path.is_dir() else path.parent, True))
+    passed = {k: v for k, v in env.items() if os.environ.get(k) != v and k not in ("PATH", "VIRTUAL_ENV")}
+    env.clear()
+    env.update({**os.environ, **passed})
+    return plan.environment.container.argv(command, cwd, passed, mounts)
+
+
 def prepare_environment(plan: StepPlan, reporter: Reporter) -> str | None:
     """Build the step's venv or image when missing (progress on the reporter); the error text if that fails."""
     step = plan.name if plan.node.path else None
@@ -150,8 +169,9 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
         return StepOutcome("Failed", error=staging_failure(plan, exc), duration=time.monotonic() - started)
     (plan.run_dir / "command.sh").write_text(command + "\n")
     env = build_process_env(plan, inputs, outputs)
+    argv = container_argv(plan, command, cwd, env, inputs, outputs) if plan.environment.container else None
     result = run_shell(command, cwd, env, plan.run_dir / "user_logs" / "std_log.txt", reporter, plan.name,
-                       timeout=plan.timeout, cancel=cancel)
+                       timeout=plan.timeout, cancel=cancel, argv=argv)
     changed = [f for item in inputs.values() if isinstance(item, MaterializedInput) for f in item.verify()]
     ok = result.exit_code == 0 and not result.canceled and not changed
     try:

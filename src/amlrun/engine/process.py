@@ -90,15 +90,17 @@ def cancel_on_interrupt(cancel: threading.Event) -> Iterator[threading.Event]:
 
 def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, reporter: Reporter,
               step: str | None, timeout: float | None = None,
-              cancel: threading.Event | None = None) -> ProcessResult:
-    """Run `command` under bash in its own process group; stream output to the log and reporter."""
+              cancel: threading.Event | None = None, argv: list[str] | None = None) -> ProcessResult:
+    """Run `command` under bash in its own process group; stream output to the log and reporter.
+
+    `argv` replaces the bash command line (a container engine running `command` in an image)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if cancel is not None and cancel.is_set():
         return ProcessResult(130, False, True, 0.0)
     with open(log_file, "ab", buffering=0) as log:
         proc = subprocess.Popen(
-            command_argv(command, env), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            argv or command_argv(command, env), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
 

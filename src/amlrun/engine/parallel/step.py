@@ -101,6 +101,10 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
     settings = ParallelSettings.from_dict(plan.parallel)
     step = plan.name if plan.node is not None and plan.run_dir.parent.name == "steps" else None
     failure = prepare_environment(plan, reporter)
+    if failure is None and plan.environment.container is not None:
+        failure = ("a parallel step cannot run in a container yet (its workers talk to amlrun over pipes)\n"
+                   "hint: run it with --env auto (a venv from the image's pip lines) or map this step to `host` or "
+                   "`{venv: ...}` in amlrun.yaml `environments:`")
     if failure is not None:
         return StepOutcome("Failed", error=failure, duration=time.monotonic() - started)
     try:
