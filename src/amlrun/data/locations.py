@@ -154,7 +154,8 @@ class DataContext:
             raise DataError(f"no datastore in amlrun.yaml is the container {storage.container!r} of account "
                             f"{storage.account!r} ({uri})",
                             hint="declare it: `datastores: {name: {type: azure_blob, account_name: "
-                                 f"{storage.account}, container_name: {storage.container}, credential: ...}}}}`")
+                                 f"{storage.account}, container_name: {storage.container}, credential: ...}}}}` "
+                                 "(a public container, like the examples' datasets: `credential: anonymous`)")
         if is_remote_url(uri):
             raise DataError(f"remote URI {uri!r} has no local datastore",
                             hint="use an azureml://datastores/... URI, or declare the storage account in amlrun.yaml")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from amlrun.engine.events import PlainReporter, Reporter
 from amlrun.errors import RunError
-from amlrun.store.records import RunRecord, RunStore, find_store_root
+from amlrun.store.records import RunRecord, RunStore
 
 __all__ = ["resume_run"]
 
@@ -27,7 +27,9 @@ def resume_run(name: str, store_root: Path | None = None, max_parallel: int | No
     Pipelines rerun the steps that failed, were skipped or canceled, reusing finished ones;
     parallel jobs rerun only the mini-batches that did not succeed, also as steps of a pipeline.
     """
-    store = RunStore(store_root or find_store_root())
+    from amlrun.store.run_index import resolve_run_store
+
+    store = RunStore(resolve_run_store(store_root, name))
     record = store.get(name)
     runner = importlib.import_module(_RUNNERS[record.type]) if record.type in _RUNNERS else None
     if record.status == "Completed" and not (runner and runner.work_left(record, store)):

@@ -43,7 +43,7 @@ def run_job(request: RunRequest, reporter: Reporter | None = None,
     reporter = reporter or PlainReporter(prefix_steps=node.kind == "pipeline")
     if request.store_root is None and find_store_root(Path.cwd()) != store.root:
         reporter.event("note", message=f"this run is kept in {store.root} (the job file's project), not in this "
-                       f"folder's: to see it from here, `amlrun show {name} --store {store.root}`")
+                       f"folder's; `amlrun show {name}` finds it from any folder")
     data = DataContext.for_project(store.root, near)
     if node.kind == "command":
         from amlrun.engine.command_job import run_command_job

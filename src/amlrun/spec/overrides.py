@@ -131,6 +131,18 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One letter added, dropped, changed or two swapped: `xx` vs `x`, which ratios miss on short names."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
 def near_misses(data: Any, overrides: list[Override]) -> list[str]:
     """Notes for overrides that add a field the file lacks while it has one spelled almost the same.
 
@@ -146,7 +158,9 @@ def near_misses(data: Any, overrides: list[Override]) -> list[str]:
             if not isinstance(node, dict):
                 break
             if part not in node:
-                close = difflib.get_close_matches(part, [str(k) for k in node], n=1, cutoff=0.75)
+                names = [str(k) for k in node]
+                close = difflib.get_close_matches(part, names, n=1, cutoff=0.75) or \
+                    [name for name in names if _one_edit_apart(part, name)][:1]
                 if close:
                     where = ".".join(walked)
                     notes.append(f"--set {key}: the file has no `{'.'.join([*walked, part])}`, so it is added; "

@@ -287,6 +287,10 @@ class RunStore:
             raise UsageError(f"a run named {record.name!r} already exists",
                              hint="choose another --name or omit it") from None
         self.save(record)
+        if record.parent is None:
+            from amlrun.store.run_index import remember_run
+
+            remember_run(record.name, self.root)
 
 
     def children(self, parent: str) -> list[RunRecord]:

@@ -15,8 +15,12 @@ __all__ = ["find_step", "print_logs", "print_run", "print_runs"]
 
 
 def _store(root: Path | None, name: str | None = None) -> RunStore:
-    """The run store; looking at runs never creates one (no stray `.amlrun/` where nothing ran)."""
-    root = root or find_store_root()
+    """The run store; looking at runs never creates one (no stray `.amlrun/` where nothing ran).
+
+    A run named here but kept in another project's store is found through the user-level index."""
+    from amlrun.store.run_index import resolve_run_store
+
+    root = resolve_run_store(root, name) if name else root or find_store_root()
     refuse_file_as_store(root)
     if not (root / "runs.db").exists():
         raise RunError(f"no run named {name!r} in {root}" if name else f"no runs yet in {root}",
@@ -40,13 +44,11 @@ def print_runs(root: Path | None, limit: int) -> None:
 
     root = root or find_store_root()
     refuse_file_as_store(root)
-    if not (root / "runs.db").exists():
-        print(f"no runs yet in {root}", file=sys.stderr)
-        return
-    store = _store(root)
-    records = store.recent(limit)
+    records = _store(root).recent(limit) if (root / "runs.db").exists() else []
     if not records:
-        print(f"no runs yet in {store.root}", file=sys.stderr)
+        print(f"no runs yet in {root}", file=sys.stderr)
+    _mention_other_stores(root)
+    if not records:
         return
     table = Table(box=None, pad_edge=False)
     for col in ("name", "type", "status", "started", "duration"):
@@ -54,6 +56,15 @@ def print_runs(root: Path | None, limit: int) -> None:
     for r in records:
         table.add_row(r.name, r.type, r.status, _when(r.started or r.created), _dur(r))
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+def _mention_other_stores(root: Path) -> None:
+    """Runs started from other projects are not lost: say where they are (the user-level index knows)."""
+    from amlrun.store.run_index import other_stores
+
+    for store, count in sorted(other_stores(root).items()):
+        print(f"[amlrun] {count} run{'s' if count != 1 else ''} kept in {store}: `amlrun runs --store {store}` "
+              "(show/logs/resume find them by name from anywhere)", file=sys.stderr)
 
 
 def _orphaned(record: RunRecord) -> bool:
@@ -231,4 +242,40 @@ def _parallel_lines(record: RunRecord) -> list[str]:
     if record.extra.get("append_row_file"):
         lines.append(f"rows:      {record.extra['append_row_file']}")
     lines.append(f"summary:   {Path(record.run_dir) / 'logs' / 'job_result.txt'}")
-    return lines
+    return lines + _failed_mini_batches(Path(record.run_dir))
+
+
+_SHOWN_FAILURES = 10
+
+
+def _failed_mini_batches(run_dir: Path) -> list[str]:
+    """The first failed mini-batches with their items and error line, and where the rest are."""
+    import json
+
+    failed = []
+    try:
+        lines = (run_dir / "parallel" / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            commit = json.loads(line)
+        except ValueError:
+            break
+        if commit.get("status") in ("failed", "partial"):
+            failed.append(commit)
+    if not failed:
+        return []
+    failed.sort(key=lambda c: c.get("index", 0))
+    out = [f"failed mini-batches ({len(failed)}):"]
+    for c in failed[:_SHOWN_FAILURES]:
+        items = ", ".join(c.get("what") or []) or f"{c.get('items')} items"
+        attempts = c.get("attempts", 1)
+        out.append(f"  #{c.get('index')} ({attempts} attempt{'s' if attempts != 1 else ''}): {items}")
+        if c.get("error"):
+            out.append(f"      {c['error']}")
+    logs = run_dir / "logs"
+    rest = f"{len(failed) - _SHOWN_FAILURES} more, and " if len(failed) > _SHOWN_FAILURES else ""
+    out.append(f"  {rest}every failed attempt's traceback: {logs / 'user' / 'error'}/minibatch_<n>.txt; "
+               f"all mini-batches: {logs / 'sys' / 'job_report' / 'processed_mini-batches.csv'}")
+    return out

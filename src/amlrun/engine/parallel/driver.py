@@ -208,7 +208,7 @@ class _Driver:
             return
         first_line = reason.strip().splitlines()[-1] if reason.strip() else reason
         self._finish(Commit(batch.index, "failed", items=batch.items, returned=0, attempts=attempt,
-                            duration=duration, error=first_line[:500]), "", None)
+                            duration=duration, error=first_line[:500], what=items_of(batch)), "", None)
 
     def _finish(self, commit: Commit, body: str, header: str | None) -> None:
         self.to_commit.append((commit, body, header))
@@ -269,7 +269,7 @@ class _Driver:
         if status == "partial":
             self.on_error(index, attempt, error or "")
         self._finish(Commit(index, status, items=items, returned=returned, attempts=attempt, duration=duration,
-                            error=error), body, header)
+                            error=error, what=items_of(batch) if status != "ok" else None), body, header)
 
     def _on_worker_gone(self, worker: _Worker) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -451,3 +451,14 @@ def drive(settings: ParallelSettings, spec: WorkerSpec, journal: Journal, reques
     `started` (time.monotonic()) is when the step began, for the time-to-first-mini-batch figure.
     """
     return _Driver(settings, spec, journal, workers, on_progress, on_error, cancel, started).run(request)
+
+
+def items_of(batch: MiniBatch, limit: int = 20) -> list[str]:
+    """What a mini-batch held, short enough for a journal line: files as `folder/name`, a partition's
+    key values, or a table's row count."""
+    if batch.files:
+        shown = ["/".join(Path(f).parts[-2:]) for f in batch.files[:limit]]
+        return shown + ([f"... {len(batch.files) - limit} more"] if len(batch.files) > limit else [])
+    if batch.partition_key_value:
+        return [", ".join(f"{k}={v}" for k, v in batch.partition_key_value.items())]
+    return [f"{batch.items} rows"]

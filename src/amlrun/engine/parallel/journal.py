@@ -36,6 +36,7 @@ class Commit:
     attempts: int = 1
     duration: float = 0.0
     error: str | None = None
+    what: list[str] | None = None  # a failed/partial mini-batch's items (files, partition), for `amlrun show`
 
     @property
     def failed_items(self) -> int:
