@@ -177,6 +177,7 @@ def test_a_run_kept_in_another_projects_store_says_how_to_find_it(amlrun, write,
     result = amlrun("run", job, "--name", "far1", cwd=here, env={"AMLRUN_HOME": ""})
     assert result.code == 0, result.text
     kept = tmp_path / "proj" / ".amlrun"
-    assert f"`amlrun show far1 --store {kept}`" in result.err
+    assert f"this run is kept in {kept}" in result.err and "`amlrun show far1` finds it from any folder" in result.err
     assert amlrun("show", "far1", "--store", kept, cwd=here).code == 0
+    assert amlrun("show", "far1", cwd=here, env={"AMLRUN_HOME": ""}).code == 0
     assert list(here.iterdir()) == []
