@@ -343,3 +343,37 @@ def test_registered_components_are_fine_for_the_service(write) -> None:
     assert "report.py" in out.split("# code snapshot", 1)[1]
     step = result.body["properties"]["jobs"]["train"]
     assert step["componentId"] == "train_linear:1" and step["inputs"]["epochs"]["value"] == "3"
+
+
+def test_a_pipeline_with_a_spark_step_is_submitted_with_a_note(write) -> None:
+    """A step only AzureML runs is no reason to refuse the file: the service runs it."""
+    write("s/data/iris.csv", "sepal_length,species\n5.1,setosa\n")
+    write("s/src/add_greeting_column.py", "print('hi')\n")
+    job = write("s/pipeline.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+        type: pipeline
+        settings: {default_compute: azureml:cpu-cluster}
+        inputs:
+          iris_data: {type: uri_file, path: ./data/iris.csv, mode: direct}
+        jobs:
+          add_greeting_columns:
+            type: spark
+            inputs:
+              file_input: ${{parent.inputs.iris_data}}
+            code: ./src
+            entry:
+              file: add_greeting_column.py
+            args: --file_input ${{inputs.file_input}}
+            resources:
+              instance_type: Standard_E8S_V3
+              runtime_version: "3.4.0"
+            conf:
+              spark.driver.cores: 2
+              spark.driver.memory: "1g"
+              spark.executor.cores: 1
+              spark.executor.memory: "1g"
+              spark.executor.instances: 1
+        """)
+    result, _, err = dry_run(job)
+    assert "note:" in err and "add_greeting_columns" in err and "runs on AzureML only" in err
+    assert result.body["properties"]["jobs"]["add_greeting_columns"]["type"] == "spark"
