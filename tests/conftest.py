@@ -33,6 +33,13 @@ def _private_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AMLRUN_STATE_DIR", str(tmp_path / "user-state"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_caches(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Step venvs and uv's cache live under the session's temp folder, never in the user's home."""
+    os.environ.setdefault("AMLRUN_ENV_CACHE", str(tmp_path_factory.mktemp("amlrun-envs")))
+    os.environ.setdefault("UV_CACHE_DIR", str(tmp_path_factory.mktemp("uv-cache")))
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     return tmp_path / "store"

@@ -312,3 +312,19 @@ def test_container_engine_command_line_and_no_engine_error(amlrun, write, monkey
     job = write("none/job.yml", "command: echo hi\nenvironment: {image: localhost/tool:1}\n")
     result = amlrun("run", job, "--env", "container", env={"AMLRUN_CONTAINER_ENGINE": "no-such-engine"})
     assert result.code == 1 and "tried no-such-engine (not installed)" in result.err, result.text
+
+
+def test_a_table_parallel_job_in_a_venv_without_pandas_says_so(amlrun, write, env_vars, tmp_path: Path) -> None:
+    from parallel_fixtures import table_job
+
+    job = table_job(tmp_path / "tab", "def run(mini_batch):\n    return list(mini_batch.index)\n",
+                    {"a.csv": "x,y\n1,2\n3,4\n"})
+    import yaml
+
+    write("tab/conda.yml", "dependencies:\n  - pip:\n    - amlrun-testpkg==1.0\n")
+    spec = yaml.safe_load(job.read_text())
+    spec["task"]["environment"] = {"conda_file": "conda.yml"}
+    job.write_text(yaml.safe_dump(spec))
+    result = amlrun("run", job, env=env_vars)
+    assert result.code == 1, result.text
+    assert "reads an MLTable" in result.text and "has no pandas: add pandas" in result.text

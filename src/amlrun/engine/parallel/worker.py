@@ -8,6 +8,7 @@ path of a pickled DataFrame), the worker answers with the formatted result rows 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import json
@@ -131,7 +132,12 @@ def serve(config: dict[str, Any], read_fd: int, write_fd: int) -> int:
     stage = "loading the entry script"
     try:
         if config.get("tabular"):
-            import pandas  # noqa: F401 - import while the driver still reads the table, not on the first mini-batch
+            try:
+                import pandas  # noqa: F401 - import while the driver still reads the table, not on the first mini-batch
+            except ImportError:
+                raise ScriptError(f"this parallel job reads an MLTable, so its mini-batches are pandas DataFrames, but "
+                                  f"its environment ({sys.prefix}) has no pandas: add pandas to its conda file or "
+                                  "requirements, as AzureML needs too") from None
         module = _load_script(config)
         stage = "init() of the entry script"
         if callable(getattr(module, "init", None)):
@@ -195,7 +201,8 @@ def zygote(config: dict[str, Any], control_fd: int) -> int:
     import socket
 
     if config.get("tabular"):
-        import pandas  # noqa: F401
+        with contextlib.suppress(ImportError):  # without pandas each worker says so, as its init error
+            import pandas  # noqa: F401
     os.chdir(config["code_dir"])
     sock = socket.socket(fileno=control_fd)
     while True:
