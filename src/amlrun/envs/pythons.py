@@ -82,6 +82,9 @@ def choose(request: str | None) -> tuple[Interpreter, bool]:
     if parsed is None:
         return host(), False
     op, wanted = parsed
+    if host().version == wanted or (op in (">=", "~=") and host().version >= wanted
+                                    and (op != "~=" or host().version[0] == wanted[0])):
+        return host(), True  # the usual case needs no search
     pythons = available()
     if op in (">=", ">", "~="):
         ok = [p for p in pythons if (p.version > wanted if op == ">" else p.version >= wanted)
