@@ -112,9 +112,17 @@ def cli() -> None:
 @_store_opt
 @click.option("--package", "packaged", is_flag=True,
               help="Run from a fresh isolated snapshot (as `amlrun package` builds); the run record names its hash.")
+@click.option("--debug", "debug_mode", flag_value="debugpy",
+              help="Start the step's Python under debugpy and wait for a debugger to attach (prints the port and a "
+                   "VS Code launch.json entry). A pipeline takes --step; its upstream steps run (or are reused) first.")
+@click.option("--pdb", "debug_mode", flag_value="pdb",
+              help="Open pdb's post-mortem prompt when the step's Python raises (the step runs in the foreground).")
+@click.option("--debug-port", type=click.IntRange(0, 65535), default=5678, show_default=True,
+              help="Port debugpy listens on with --debug (0: any free port; a busy port falls back to a free one).")
 def run(job: str, overrides: tuple[str, ...], name: str | None, max_parallel: int | None,
         max_workers: int | None, force_rerun: bool, step: str | None, env_mode: str | None,
-        strict_python: bool, store_root: Path | None, packaged: bool = False) -> None:
+        strict_python: bool, store_root: Path | None, packaged: bool = False, debug_mode: str | None = None,
+        debug_port: int = 5678) -> None:
     """Run a job file (command, pipeline or parallel) locally.
 
     JOB may also name Python that builds the job with azure-ai-ml: `build.py:make_pipeline` or
@@ -131,6 +139,10 @@ def run(job: str, overrides: tuple[str, ...], name: str | None, max_parallel: in
     request = RunRequest(file=file, name=name, store_root=store_root, max_parallel=max_parallel,
                          max_workers=max_workers, force_rerun=force_rerun, step=step, env=env_mode,
                          strict_python=strict_python)
+    if debug_mode:
+        from amlrun.engine.debug import DebugSession
+
+        request.debug = DebugSession(debug_mode, debug_port).bound()
     if sdk is None:
         request.overrides = _parsed_overrides([file], overrides)
         record = run_job(request)

@@ -24,6 +24,7 @@ def run_command_job(node: Node, request: RunRequest, store: RunStore, data: Data
     """`amlrun run job.yml` for a command job: plan, record, run the command, record its outcome."""
     run_dir = store.run_dir(name)
     plan = plan_command_like(node, data, name, run_dir, envs=env_choice(data, request.env, request.strict_python))
+    plan.debug = request.debug
     record = RunRecord(name=name, type="command", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(request.file.resolve()),
                        extra={"overrides": [f"{k}={v}" for k, v in request.overrides], "pid": os.getpid(),

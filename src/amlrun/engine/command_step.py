@@ -160,6 +160,10 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
     if failure is not None:
         return StepOutcome("Failed", error=failure, duration=time.monotonic() - started)
     try:
+        if plan.debug is not None:  # --debug/--pdb: refuse a step that runs no Python before staging it
+            from amlrun.engine.debug import check_debuggable
+
+            check_debuggable(plan)
         cwd, inputs, outputs = stage_step(plan)
         command = render_command(plan, inputs, outputs)
     except AmlrunError as exc:
@@ -170,8 +174,13 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
     (plan.run_dir / "command.sh").write_text(command + "\n")
     env = build_process_env(plan, inputs, outputs)
     argv = container_argv(plan, command, cwd, env, inputs, outputs) if plan.environment.container else None
-    result = run_shell(command, cwd, env, plan.run_dir / "user_logs" / "std_log.txt", reporter, plan.name,
-                       timeout=plan.timeout, cancel=cancel, argv=argv)
+    if plan.debug is not None:
+        from amlrun.engine.debug import run_debugged
+
+        result = run_debugged(plan, command, cwd, env, reporter, cancel)
+    else:
+        result = run_shell(command, cwd, env, plan.run_dir / "user_logs" / "std_log.txt", reporter, plan.name,
+                           timeout=plan.timeout, cancel=cancel, argv=argv)
     changed = [f for item in inputs.values() if isinstance(item, MaterializedInput) for f in item.verify()]
     ok = result.exit_code == 0 and not result.canceled and not changed
     try:

@@ -18,7 +18,7 @@ from amlrun.engine.pipeline_loop import PipelineExecution, step_names
 from amlrun.engine.pipeline_plan import PipelinePlan, plan_pipeline
 from amlrun.engine.planner import env_choice
 from amlrun.engine.scheduler import FINISHED_OK
-from amlrun.errors import RunError
+from amlrun.errors import RunError, UsageError
 from amlrun.spec.loader import Node, load_job
 from amlrun.spec.validate import validate_node
 from amlrun.store.records import RunRecord, RunStore
@@ -35,6 +35,11 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
     plan = plan_pipeline(node, data, name, run_dir, env_choice(data, request.env, request.strict_python))
     only = resolve_step(request.step, step_names(plan), f"pipeline {Path(request.file).name}") \
         if request.step else None
+    force_rerun = request.force_rerun
+    if request.debug is not None:  # the one step debugged runs (never reused); its upstream comes from the cache
+        only = _debugged_step(plan, only, request.file)
+        plan.steps[only].plan.debug = request.debug
+        force_rerun = True
     record = RunRecord(name=name, type="pipeline", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(Path(request.file).resolve()), extra={
                            "overrides": [list(o) for o in request.overrides],
@@ -45,9 +50,20 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
                            "outputs": {k: str(o.location.local_path or o.location.uri) for k, o in plan.outputs.items()},
                        })
     write_spec_copy(node, run_dir)
-    execution = PipelineExecution(plan, store, record, _logged(_live_or(reporter), run_dir), cancel,
-                                  request.max_parallel, request.max_workers, force_rerun=request.force_rerun)
+    shown = reporter if request.debug is not None else _live_or(reporter)  # a debugger needs plain lines
+    execution = PipelineExecution(plan, store, record, _logged(shown, run_dir), cancel,
+                                  request.max_parallel, request.max_workers, force_rerun=force_rerun)
     return execution.run(only=only)
+
+
+def _debugged_step(plan: PipelinePlan, only: str | None, file: Path) -> str:
+    """The single leaf step `--debug`/`--pdb` applies to: `--step`, or the pipeline's only step."""
+    leaves = [path for path in plan.steps if only is None or path == only or path.startswith(only + ".")]
+    if len(leaves) == 1:
+        return leaves[0]
+    raise UsageError(f"--debug/--pdb debug one step, and {'step ' + only if only else Path(file).name} has "
+                     f"{len(leaves)}: {', '.join(leaves)}",
+                     hint=f"add --step {leaves[0]} (its upstream steps run first, reused when unchanged)")
 
 
 def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, cancel: threading.Event | None,

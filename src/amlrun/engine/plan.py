@@ -74,3 +74,4 @@ class StepPlan:
     parallel: dict[str, Any] | None = None  # the parallel settings, for kind == "parallel"
     default_datastore: str = "workspaceblobstore"
     data_env: dict[str, str] = field(default_factory=dict)  # datastore map for fsspec in the step
+    debug: Any = None  # a debug.DebugSession: run this step's Python under debugpy or pdb

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from amlrun.spec.overrides import Override
 
@@ -27,6 +28,7 @@ class RunRequest:
     strict_python: bool = False  # refuse to stand in another Python for the one an environment pins
     source: str | None = None  # the Python that built the job (`build.py:make_pipeline`), when `file` is its dump
     origin: Path | None = None  # where the project (amlrun.yaml, .amlrun/) is looked up; default: `file`
+    debug: Any = None  # a debug.DebugSession for the job, or for the one pipeline step `step` names
 
     def recorded_source(self) -> dict[str, str]:
         """The run record's `source` field: the Python a dumped job came from (what `show` names)."""

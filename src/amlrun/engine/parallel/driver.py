@@ -45,6 +45,8 @@ class WorkerSpec:
     config: dict[str, Any]
     logs: Path  # logs/user
     amlrun_importable: bool = True  # False in a job venv: tables are then partitioned in the driver
+    launch: list[str] | None = None  # argv instead of `python worker.py` (a debugger's launcher); no zygote
+    foreground: bool = False  # the worker keeps the terminal's stdin/stdout/stderr (pdb)
 
 
 @dataclass
@@ -156,9 +158,12 @@ class _Driver:
                 with contextlib.suppress(OSError):
                     proc = self.zygote.spawn(name, [to_worker_r, from_worker_w, out.fileno(), err.fileno()])
             if proc is None:
-                proc = subprocess.Popen([self.spec.python, str(WORKER_SCRIPT)], env=env, stdout=out, stderr=err,
-                                        stdin=subprocess.DEVNULL, pass_fds=(to_worker_r, from_worker_w),
-                                        cwd=self.spec.config["code_dir"], start_new_session=True)
+                quiet = not self.spec.foreground
+                proc = subprocess.Popen(self.spec.launch or [self.spec.python, str(WORKER_SCRIPT)], env=env,
+                                        stdout=out if quiet else None, stderr=err if quiet else None,
+                                        stdin=subprocess.DEVNULL if quiet else None,
+                                        pass_fds=(to_worker_r, from_worker_w),
+                                        cwd=self.spec.config["code_dir"], start_new_session=quiet)
         os.close(to_worker_r)
         os.close(from_worker_w)
         worker = _Worker(name, proc, Connection(to_worker_w, readable=False), Connection(from_worker_r, writable=False))
@@ -347,7 +352,7 @@ class _Driver:
         return reader
 
     def run(self, request: PartitionRequest) -> DriverResult:
-        if fork_supported():
+        if fork_supported() and self.spec.launch is None:
             with contextlib.suppress(OSError):
                 self.zygote = Zygote(self.spec.python, self.spec.env, self.spec.config,
                                      self.spec.logs.parent / "sys" / "zygote.txt", self.spec.config["code_dir"])

@@ -28,10 +28,11 @@ __all__ = ["resume", "resume_parallel_job", "run_parallel_job", "work_left"]
 
 
 def _execute(node: Node, record: RunRecord, store: RunStore, data: DataContext, reporter: Reporter,
-             cancel: threading.Event | None, max_workers: int | None) -> RunRecord:
+             cancel: threading.Event | None, max_workers: int | None, debug: Any = None) -> RunRecord:
     run_dir = Path(record.run_dir)
     plan = plan_parallel_step(node, data, record.name, run_dir, envs=env_choice(
         data, record.extra.get("env_mode"), bool(record.extra.get("strict_python"))))
+    plan.debug = debug
     record.extra["environment"] = plan.environment.label
     announce_environment(reporter, plan)
     store.update(record, status="Running", started=record.started or time.time(), ended=None, error=None)
@@ -62,7 +63,7 @@ def run_parallel_job(node: Node, request: Any, store: RunStore, data: DataContex
                               "env_mode": request.env, "strict_python": request.strict_python})
     write_spec_copy(node, run_dir)
     store.save(record)
-    return _execute(node, record, store, data, reporter, cancel, request.max_workers)
+    return _execute(node, record, store, data, reporter, cancel, request.max_workers, request.debug)
 
 
 def resume_parallel_job(record: RunRecord, store: RunStore, reporter: Reporter, cancel: threading.Event | None,

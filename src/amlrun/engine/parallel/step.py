@@ -77,6 +77,16 @@ def _partition_source(plan: StepPlan, name: str, given: MaterializedInput, step:
     return materialize_input(name, planned.type, "ro_mount", location, plan.run_dir / "partition", step)
 
 
+def _debugged(spec: WorkerSpec, plan: StepPlan, reporter: Reporter) -> WorkerSpec:
+    """The one worker of a debugged parallel step: started by the debugger's launcher, in the foreground for pdb."""
+    from amlrun.engine.debug import announce, debug_env, worker_launch
+    from amlrun.engine.parallel.spawn import WORKER_SCRIPT
+
+    announce(plan.debug, plan, reporter)
+    return dataclasses.replace(spec, env=debug_env(spec.env, plan.debug), foreground=plan.debug.foreground,
+                               launch=worker_launch(spec.python, WORKER_SCRIPT, plan.debug))
+
+
 def forget_mini_batches(plan: StepPlan) -> None:
     """Make the next run of this step start over: its input changed, so earlier mini-batches no longer apply.
 
@@ -108,6 +118,10 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
     if failure is not None:
         return StepOutcome("Failed", error=failure, duration=time.monotonic() - started)
     try:
+        if plan.debug is not None:
+            from amlrun.engine.debug import check_debuggable
+
+            check_debuggable(plan)
         code_dir, inputs, outputs = stage_step(plan, fresh_outputs=False)
         rendered = render_command(dataclasses.replace(plan, command=settings.program_arguments), inputs, outputs)
         argv = shlex.split(rendered)
@@ -134,6 +148,9 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
             reporter.event("resume", step=step, message=f"continuing: {done_before} mini-batches already succeeded"
                            + (f", {dropped} to run again" if dropped else ""))
         workers, note = worker_count(settings, max_workers)
+        if plan.debug is not None:
+            workers, note = 1, "debugging: one worker, no retries, no run() timeout"
+            settings.max_retries, settings.timeout = 0, float(10 ** 9)
         if note:
             reporter.event("note", step=step, message=note)
         env = build_process_env(plan, inputs, outputs)
@@ -152,6 +169,8 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
             "header": settings.append_row_dataframe_header, "dataset": settings.input_data,
             "tabular": input_type == "mltable",
         })
+        if plan.debug is not None:
+            spec = _debugged(spec, plan, reporter)
         request = PartitionRequest(input_type, str(table_source.value), settings.mini_batch_size,
                                    list(settings.partition_keys), str(work_dir))
         progress = ProgressView(reporter, step)

@@ -145,6 +145,7 @@ def serve(config: dict[str, Any], read_fd: int, write_fd: int) -> int:
     except BaseException as exc:  # noqa: BLE001 - everything the user's code raises is reported, not fatal here
         traceback.print_exc()  # the whole story, in logs/user/stderr/<worker>.stderr.txt
         sys.stderr.flush()
+        _post_mortem(exc)
         outbox.send(("init_error", stage, describe_failure(exc, config["code_dir"])))
         return 3
     run = module.run
@@ -166,7 +167,8 @@ def serve(config: dict[str, Any], read_fd: int, write_fd: int) -> int:
             items = len(batch)
             result = run(batch, MiniBatchContext(index, key_value, dataset)) if with_context else run(batch)
             count, body, head = format_rows(result, header)
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
+            _post_mortem(exc, traceback.format_exc())
             outbox.send(("error", index, traceback.format_exc(), time.monotonic() - started))
             continue
         sys.stdout.flush()
@@ -178,6 +180,19 @@ def serve(config: dict[str, Any], read_fd: int, write_fd: int) -> int:
             traceback.print_exc()
     sys.stdout.flush()
     return 0
+
+
+def _post_mortem(exc: BaseException, shown: str | None = None) -> None:
+    """`amlrun run --pdb`: open pdb on the frames of an exception the entry script raised (foreground worker)."""
+    if os.environ.get("AMLRUN_DEBUG_MODE") != "pdb" or not isinstance(exc, Exception):
+        return
+    if shown:
+        sys.stderr.write(shown)
+    print("[amlrun] post-mortem: the entry script raised; inspect its frames here (`q` quits)",
+          file=sys.stderr, flush=True)
+    import pdb
+
+    pdb.post_mortem(exc.__traceback__)
 
 
 def _reap(sock: Any) -> None:
