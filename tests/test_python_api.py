@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def pipeline(write) -> Path:
 
 
 def test_the_fixture_runs_a_two_step_pipeline_in_its_own_store(amlrun_runner, pipeline: Path, tmp_path: Path) -> None:
-    result = amlrun_runner(pipeline, set={"inputs.epochs": 3})
+    result = amlrun_runner(pipeline, set={"inputs.epochs": 3}, env="host")
     assert result.status == "Completed" and result.ok
     assert (result.outputs["model"] / "model.pkl").read_text() == "9"
     assert result.steps["train"].status == "Completed"
@@ -53,6 +54,8 @@ def test_the_fixture_runs_a_two_step_pipeline_in_its_own_store(amlrun_runner, pi
     assert result.store == amlrun_runner.store == tmp_path / "amlrun-store"
     assert result.folder == tmp_path / "amlrun-store" / "runs" / result.name
     assert not (pipeline.parent / ".amlrun").exists()  # nothing written beside the user's files
+    assert json.loads((result.folder / "record.json").read_text())["extra"]["env_mode"] == "host"
+    assert "interpreter" in result.steps["train"].environment
 
     again = amlrun_runner(pipeline, set={"inputs.epochs": 3}, step="train")
     assert again.steps["train"].reused and again.steps["train"].reused_from == result.steps["train"].run_name
@@ -77,6 +80,8 @@ def test_a_failed_run_raises_one_error_with_the_step_log_tail(amlrun_runner, pip
 def test_library_run_checks_its_arguments(pipeline: Path, tmp_path: Path) -> None:
     from amlrun.errors import SpecError, UsageError
 
+    with pytest.raises(UsageError, match="env='docker' is not an environment mode"):
+        amlrun.run(pipeline, store=tmp_path, env="docker")
     with pytest.raises(UsageError, match="max_workers=0 must be a positive integer"):
         amlrun.run(pipeline, store=tmp_path, max_workers=0)
     with pytest.raises(SpecError) as caught:

@@ -38,6 +38,7 @@ class StepResult:
     error: str | None
     outputs: dict[str, Path]
     parallel: dict[str, Any] | None  # a parallel step's summary: mini_batches, succeeded, failed, items...
+    environment: str | None = None  # where it ran: the current interpreter, a venv, a container image
 
     @property
     def reused(self) -> bool:
@@ -154,7 +155,7 @@ def run(job: str | os.PathLike[str] | Any, *, set: Mapping[str, Any] | None = No
     `job`: a YAML job file, `"build.py:make_pipeline"` / `"pkg.module:fn"`, or an azure-ai-ml job.
     `set`: overrides as `--set` (`{"inputs.epochs": 2}`); `step`: one pipeline step and what it needs;
     `store`: the run store folder (default: `$AMLRUN_HOME`, else `.amlrun/` in the job's project);
-    `env`: the environment mode, as `--env` (not supported by this build: raises UsageError);
+    `env`: where steps run, as `--env` (auto, host or container; default: auto);
     `quiet`: no progress lines or job output on the terminal (the logs keep everything).
     """
     from amlrun.engine.events import PlainReporter, SilentReporter
@@ -163,14 +164,11 @@ def run(job: str | os.PathLike[str] | Any, *, set: Mapping[str, Any] | None = No
     for label, value in (("max_workers", max_workers), ("max_parallel", max_parallel)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise UsageError(f"{label}={value!r} must be a positive integer", hint=f"omit {label} for the default")
+    if env not in (None, "auto", "host", "container"):
+        raise UsageError(f"env={env!r} is not an environment mode", hint="use 'auto', 'host' or 'container', as --env")
     request = RunRequest(file=Path("."), overrides=_overrides(set), name=name,
                          store_root=Path(store) if store is not None else None, max_parallel=max_parallel,
-                         max_workers=max_workers, force_rerun=force_rerun, step=step)
-    if env is not None:
-        if not hasattr(request, "env"):
-            raise UsageError(f"env={env!r}: this amlrun runs every job in the current interpreter",
-                             hint="omit env=")
-        request.env = env  # type: ignore[attr-defined]
+                         max_workers=max_workers, force_rerun=force_rerun, step=step, env=env)
     sdk = None
     if isinstance(job, str | os.PathLike):
         from amlrun.azureml.sdk_jobs import parse_target
@@ -221,7 +219,8 @@ def read_result(name: str, folder: Path, store_root: Path) -> RunResult:
         steps[path] = StepResult(
             name=path, status=child.status, run_name=child.name, folder=Path(child.run_dir),
             duration=None if child.status == "Reused" else child.duration, reused_from=child.reused_from,
-            error=child.error, outputs=_paths(child.extra.get("outputs")), parallel=child.extra.get("parallel"))
+            error=child.error, outputs=_paths(child.extra.get("outputs")), parallel=child.extra.get("parallel"),
+            environment=child.extra.get("environment"))
     return RunResult(name=record.name, status=record.status, type=record.type, folder=folder, store=store.root,
                      outputs=_paths(record.extra.get("outputs")), steps=steps, error=record.error,
                      source=record.extra.get("source"), parallel=record.extra.get("parallel"))
