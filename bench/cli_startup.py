@@ -1,54 +1,78 @@
-"""How long does `amlrun --help` take? Prints wall times and the ratio to a bare `python -c pass`.
+"""Start-up: `amlrun --help` and `amlrun run` of a one-line command job, whole processes.
 
-    python bench/cli_startup.py
+    python bench/cli_startup.py [--repeat 15]
 
-Goal (issue 2): `amlrun --help` well under half a second. Also shown: `amlrun check --no-sdk` on the
-example job (loads pydantic and the spec models, no azure-ai-ml). Bare and amlrun runs alternate,
-so a busy machine slows both alike; each line shows the best and the median of REPEAT runs, after
-a warm-up. `amlrun` here is `python -m amlrun` with this checkout's src/ on PYTHONPATH.
+Goals (issue 13):
+- `amlrun --help` / `python -c pass`                                  <= 2x
+- `amlrun run` of a one-line command job, over the same command run by
+  `bash -c` from a fresh interpreter (interpreter start + the command)   <= 0.35 s absolute overhead
+Also shown: `amlrun check --no-sdk` of the example job. If the SDK check keeps verdicts (issue 10), the
+second `amlrun check` of an unchanged file with the SDK is measured too (goal <= 0.5 s).
 """
 
 from __future__ import annotations
 
-import os
-import statistics
-import subprocess
+import argparse
+import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from measure import ROOT, Goal, alternate, amlrun, env, median_min, report, run_tree
 
 __all__ = ["main"]
 
-ROOT = Path(__file__).resolve().parents[1]
-REPEAT = 15
-ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "AMLRUN_HOME": tempfile.mkdtemp(prefix="amlrun-bench-")}
-
-
-def wall(args: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - started
-
-
-def compare(label: str, args: list[str]) -> None:
-    baseline = [sys.executable, "-c", "pass"]
-    wall(baseline), wall(args)  # warm the OS file cache
-    bare, ours = [], []
-    for _ in range(REPEAT):
-        bare.append(wall(baseline))
-        ours.append(wall(args))
-    b_best, o_best = min(bare), min(ours)
-    b_med, o_med = statistics.median(bare), statistics.median(ours)
-    print(f"{label:<34} best {o_best * 1000:6.0f} ms (python -c pass {b_best * 1000:4.0f} ms, "
-          f"ratio {o_best / b_best:4.1f})   median {o_med * 1000:6.0f} ms (ratio {o_med / b_med:4.1f})")
+COMMAND = "echo hello"
 
 
 def main() -> None:
-    amlrun = [sys.executable, "-m", "amlrun"]
-    compare("amlrun --help", [*amlrun, "--help"])
-    compare("amlrun check --no-sdk hello/job.yml", [*amlrun, "check", "--no-sdk",
-                                                     str(ROOT / "examples" / "hello" / "job.yml")])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="amlrun-bench-startup-"))
+    environ = env(AMLRUN_HOME=str(work / "home"))
+    job = work / "job.yml"
+    job.write_text(f"type: command\ncommand: {COMMAND}\n")
+    python_pass = [sys.executable, "-c", "pass"]
+    bash_from_python = [sys.executable, "-c", f"import subprocess; subprocess.run(['bash', '-c', {COMMAND!r}])"]
+
+    def side(cmd: list[str]) -> float:
+        return run_tree(cmd, cwd=work, environ=environ).seconds
+
+    goals = []
+    bare, ours = alternate(args.repeat, lambda: side(python_pass), lambda: side(amlrun("--help")))
+    ratios = [o / b for o, b in zip(ours, bare, strict=True)]
+    goals.append(Goal("amlrun --help / python -c pass", *median_min(ratios), 2.0,
+                      note=f"amlrun --help {median_min(ours)[0] * 1000:.0f} ms, "
+                           f"python -c pass {median_min(bare)[0] * 1000:.0f} ms (medians)"))
+
+    bare, ours = alternate(args.repeat, lambda: side(bash_from_python),
+                           lambda: side(amlrun("run", str(job))))
+    overhead = [o - b for o, b in zip(ours, bare, strict=True)]
+    goals.append(Goal(f"amlrun run of `{COMMAND}` - (python + bash -c) ", *median_min(overhead), 0.35, unit="s",
+                      note=f"amlrun run {median_min(ours)[0] * 1000:.0f} ms, python + bash -c "
+                           f"{median_min(bare)[0] * 1000:.0f} ms (medians)"))
+
+    example = str(ROOT / "examples" / "hello" / "job.yml")
+    bare, ours = alternate(max(3, args.repeat // 3), lambda: side(python_pass),
+                           lambda: side(amlrun("check", "--no-sdk", example)))
+    print(f"amlrun check --no-sdk hello/job.yml: median {median_min(ours)[0] * 1000:.0f} ms, "
+          f"min {median_min(ours)[1] * 1000:.0f} ms (python -c pass {median_min(bare)[0] * 1000:.0f} ms)")
+
+    if _sdk_installed():
+        run_tree(amlrun("check", example), cwd=work, environ=environ, check=False)  # the first, full check
+        again = [run_tree(amlrun("check", example), cwd=work, environ=environ, check=False).seconds
+                 for _ in range(max(3, args.repeat // 3))]
+        goals.append(Goal("second `amlrun check` with the SDK, unchanged file", *median_min(again), 0.5, unit="s",
+                          note="with no verdict cache this is a full SDK check"))
+    report(goals)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _sdk_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("azure.ai.ml") is not None
 
 
 if __name__ == "__main__":

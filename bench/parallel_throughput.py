@@ -1,61 +1,134 @@
-"""Parallel-job throughput: amlrun's driver vs a hand-written ProcessPoolExecutor, in one run.
+"""Parallel jobs, whole processes: `amlrun run parallel.yml` vs a hand-written multiprocessing.Pool script.
 
-    python bench/parallel_throughput.py [--rows 20000] [--big-rows 100000] [--workers 2] [--size 10kb]
+    python bench/parallel_throughput.py [--rows 200000] [--big-rows 1000000] [--files 10000] [--repeat 3]
 
-Prints rows/s for a table with a trivial run() through amlrun (end to end: MLTable read, partitioning,
-worker start, init(), run(), durable exactly-once append) and through a ProcessPoolExecutor that calls
-the same init()/run() on the same mini-batches (already cut, so it does strictly less work), their
-ratio, the time to the first mini-batch started, and the peak RSS of the amlrun driver process for a
-larger table. Not a test: figures depend on the machine.
+The Pool script is what a user would write by hand: `pandas.read_csv` of the table (or a listing of the
+folder), the same mini-batches amlrun cut (their sizes are read from amlrun's processed_mini-batches.csv
+of a warm-up run), a fork Pool with the same workers calling the same init()/run(), results written to a
+file. Both outputs are checked identical (as sorted lines). Memory is the peak of the summed RSS of each
+side's whole process tree (driver/parent + workers), sampled every 20 ms.
+
+Goals (issue 13):
+- 200k-row CSV MLTable, trivial run(), 2 workers: time / Pool's                  <= 1.15x
+- same table: first mini-batch after the step started                            <= 0.5 s
+- folder of 10k files, 100 files a mini-batch: time / Pool's                     <= 1.3x
+- 1M-row table: peak RSS of driver + workers / the Pool script's                 <= 1.2x
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import csv
 import json
-import os
-import resource
 import shutil
-import subprocess
+import statistics
 import sys
 import tempfile
 import textwrap
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-sys.path.insert(0, str(SRC))
+from measure import Goal, alternate, amlrun, env, median_min, report, run_tree
 
-SCRIPT = """
+__all__ = ["main"]
+
+SCORE = """
+    import os
+    import time
+
+    _first = None
+
+
     def init():
-        global ready
-        ready = True
+        pass
+
 
     def run(mini_batch):
-        return mini_batch["id"].tolist()
+        global _first
+        if _first is None:
+            _first = time.time()
+            with open(os.environ["BENCH_FIRST_FILE"], "a") as fh:
+                fh.write(f"{_first}\\n")
+        if hasattr(mini_batch, "columns"):
+            return mini_batch["id"].tolist()
+        return [os.path.basename(path) for path in mini_batch]
+"""
+
+POOL = """
+    import importlib.util
+    import json
+    import multiprocessing
+    import os
+    import sys
+
+    _module = None
+
+
+    def _init(script):
+        global _module
+        spec = importlib.util.spec_from_file_location("score", script)
+        _module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_module)
+        _module.init()
+
+
+    def _work(batch):
+        return "".join(f"{item}\\n" for item in _module.run(batch))
+
+
+    def main():
+        kind, source, counts_file, script, out, workers = sys.argv[1:]
+        counts = json.load(open(counts_file))
+        if kind == "table":
+            import pandas
+
+            items = pandas.read_csv(source)
+            cut = lambda a, b: items.iloc[a:b]
+        else:
+            items = sorted(os.path.join(source, name) for name in os.listdir(source))
+            cut = lambda a, b: items[a:b]
+        batches, start = [], 0
+        for n in counts:
+            batches.append(cut(start, start + n))
+            start += n
+        assert start == len(items), (start, len(items))
+        with multiprocessing.get_context("fork").Pool(int(workers), _init, (script,)) as pool, open(out, "w") as fh:
+            for text in pool.imap(_work, batches):
+                fh.write(text)
+
+
+    if __name__ == "__main__":
+        main()
 """
 
 
-def make_job(root: Path, rows: int, workers: int, size: str) -> Path:
-    (root / "src").mkdir(parents=True, exist_ok=True)
-    (root / "src" / "score.py").write_text(textwrap.dedent(SCRIPT))
+def make_table(root: Path, rows: int) -> Path:
     table = root / "table"
-    table.mkdir(exist_ok=True)
+    table.mkdir(parents=True, exist_ok=True)
     with open(table / "data.csv", "w") as fh:
         fh.write("id,name,value\n")
         fh.writelines(f"{i},name-{i},{i * 0.5}\n" for i in range(rows))
     (table / "MLTable").write_text("paths:\n  - file: ./data.csv\ntransformations:\n"
                                    "  - read_delimited:\n      delimiter: ','\n      header: all_files_same_headers\n")
-    job = root / "job.yml"
-    job.write_text(textwrap.dedent(f"""
+    return table
+
+
+def make_folder(root: Path, files: int) -> Path:
+    folder = root / "files"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        (folder / f"f{i:05d}.txt").write_text(f"{i}\n")
+    return folder
+
+
+def make_job(root: Path, name: str, input_yaml: str, size: str, workers: int) -> Path:
+    job = root / f"{name}.yml"
+    job.write_text(textwrap.dedent(f"""\
         type: parallel
         inputs:
-          table: {{type: mltable, path: ./table, mode: direct}}
+          data: {input_yaml}
         outputs:
           results: {{type: uri_file}}
-        input_data: ${{{{inputs.table}}}}
+        input_data: ${{{{inputs.data}}}}
         mini_batch_size: "{size}"
         max_concurrency_per_instance: {workers}
         retry_settings: {{max_retries: 0, timeout: 600}}
@@ -68,144 +141,120 @@ def make_job(root: Path, rows: int, workers: int, size: str) -> Path:
     return job
 
 
-def run_amlrun(job: Path, store: Path, workers: int) -> dict:
-    from amlrun.data.locations import DataContext
-    from amlrun.engine.events import SilentReporter
-    from amlrun.engine.parallel import plan_parallel_step, run_parallel_step
-    from amlrun.spec.loader import load_job
+class Case:
+    """One parallel job and its Pool twin, run side by side."""
 
-    node = load_job(job)
-    run_dir = store / "runs" / "bench"
-    plan = plan_parallel_step(node, DataContext(store), "bench", run_dir)
-    started = time.perf_counter()
-    outcome = run_parallel_step(plan, SilentReporter(), max_workers=workers)
-    elapsed = time.perf_counter() - started
-    assert outcome.status == "Completed", outcome.error
-    counts = outcome.extra["parallel"]
-    return {"seconds": elapsed, "rows": counts["items_succeeded"], "first": counts["first_mini_batch_seconds"],
-            "partition": counts["partition_seconds"], "batches": counts["mini_batches"],
-            "minibatches_dir": str(run_dir / "parallel" / "minibatches"), "out": outcome.extra["append_row_file"]}
+    def __init__(self, root: Path, job: Path, kind: str, source: Path, workers: int) -> None:
+        self.root, self.job, self.kind, self.source, self.workers = root, job, kind, source, workers
+        self.environ = env(AMLRUN_HOME=str(root / "home"), BENCH_FIRST_FILE=str(root / "first.txt"))
+        self.counts = root / f"{job.stem}.counts.json"
+        self.runs = 0
 
+    def amlrun(self, memory: bool = False) -> tuple[float, float, dict]:
+        self.runs += 1
+        name = f"{self.job.stem}_{self.runs}"
+        timed = run_tree(amlrun("run", str(self.job), "--name", name, "--store", str(self.root / "store")),
+                         cwd=self.root, environ=self.environ, sample_memory=memory)
+        run_dir = self.root / "store" / "runs" / name
+        report_csv = run_dir / "logs" / "sys" / "job_report" / "processed_mini-batches.csv"
+        counts = [int(row["items"]) for row in csv.DictReader(report_csv.open())]
+        self.counts.write_text(json.dumps(counts))
+        record = json.loads((run_dir / "record.json").read_text())
+        self.last_output = Path(record["extra"]["append_row_file"])
+        return timed.seconds, timed.peak_mb, record
 
-_module = None
+    def pool(self, memory: bool = False) -> tuple[float, float]:
+        script = self.root / "pool.py"
+        out = self.root / "pool_out.txt"
+        timed = run_tree([sys.executable, str(script), self.kind, str(self.source),
+                          str(self.counts), str(self.root / "src" / "score.py"), str(out), str(self.workers)],
+                         cwd=self.root, environ=self.environ, sample_memory=memory)
+        return timed.seconds, timed.peak_mb
 
-
-def _pool_init(script: str) -> None:
-    global _module
-    spec = importlib.util.spec_from_file_location("score", script)
-    assert spec and spec.loader
-    _module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(_module)
-    _module.init()
-
-
-def _pool_run(frame) -> str:
-    return "".join(f"{item}\n" for item in _module.run(frame))
-
-
-def hand_written(root: Path, counts: list[int], workers: int) -> dict:
-    """What a user would write by hand: read the MLTable, cut the same mini-batches, map them in a pool."""
-    import mltable
-
-    read_started = time.perf_counter()
-    frame = mltable.load(str(root / "table")).to_pandas_dataframe()
-    read_seconds = time.perf_counter() - read_started
-    batches, start = [], 0
-    for n in counts:
-        batches.append(frame.iloc[start:start + n])
-        start += n
-    pool_started = time.perf_counter()
-    rows = 0
-    with ProcessPoolExecutor(workers, initializer=_pool_init, initargs=(str(root / "src" / "score.py"),)) as pool, \
-            open(root / "pool.txt", "w") as fh:
-        for text in pool.map(_pool_run, batches):
-            fh.write(text)
-            rows += text.count("\n")
-    return {"rows": rows, "pool_seconds": time.perf_counter() - pool_started, "read_seconds": read_seconds}
+    def check_identical(self) -> None:
+        ours = sorted(self.last_output.read_text().split())
+        theirs = sorted((self.root / "pool_out.txt").read_text().split())
+        assert ours == theirs, f"{self.job.name}: amlrun wrote {len(ours)} rows, the Pool script {len(theirs)}"
 
 
-def child(role: str, root: Path, workers: int) -> None:
-    """One measurement in a fresh interpreter, timed from its first line to its last."""
-    started = time.perf_counter()
-    if role == "amlrun":
-        result = run_amlrun(root / "job.yml", root / "store", workers)
-        import csv
-
-        report = root / "store" / "runs" / "bench" / "logs" / "sys" / "job_report" / "processed_mini-batches.csv"
-        result["counts"] = [int(r["items"]) for r in csv.DictReader(report.open())]
-    else:
-        result = hand_written(root, json.loads((root / "counts.json").read_text()), workers)
-    result["wall"] = time.perf_counter() - started
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(result))
-
-
-def _spawn_child(role: str, root: Path, workers: int) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", role, "--root", str(root), "--workers", str(workers)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{role} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _median(runs: list[dict]) -> dict:
-    """The run with the median whole-process time (its other figures come along)."""
-    return sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
-
-
-def _walls(runs: list[dict]) -> str:
-    return ", ".join(f"{r['wall']:.2f}s" for r in runs)
+def setup(root: Path) -> None:
+    (root / "src").mkdir(parents=True, exist_ok=True)
+    (root / "src" / "score.py").write_text(textwrap.dedent(SCORE))
+    (root / "pool.py").write_text(textwrap.dedent(POOL))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--big-rows", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--size", default="10kb")
-    parser.add_argument("--repeat", type=int, default=3, help="alternate runs of each side; medians are shown")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--big-rows", type=int, default=1_000_000)
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--size", default="100kb", help="mini_batch_size of the tables")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    if args.child:
-        child(args.child, args.root, args.workers)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "small"
-        make_job(root, args.rows, args.workers, args.size)
-        ours_runs, pool_runs = [], []
-        for _ in range(max(1, args.repeat)):  # alternate, so a busy machine slows both sides alike
-            shutil.rmtree(root / "store", ignore_errors=True)
-            ours_runs.append(_spawn_child("amlrun", root, args.workers))
-            (root / "counts.json").write_text(json.dumps(ours_runs[-1]["counts"]))
-            pool_runs.append(_spawn_child("pool", root, args.workers))
-            assert ours_runs[-1]["rows"] == pool_runs[-1]["rows"] == args.rows
-            assert sorted(Path(ours_runs[-1]["out"]).read_text().split()) == sorted(
-                (root / "pool.txt").read_text().split())
-        ours = _median(ours_runs)
-        pool = _median(pool_runs)
-        big_root = Path(tmp) / "big"
-        make_job(big_root, args.big_rows, args.workers, args.size)
-        big = _spawn_child("amlrun", big_root, args.workers)
-    n = args.rows
-    steady = n / (ours["seconds"] - ours["first"])
-    print(f"table: {n} rows, {len(ours['counts'])} mini-batches of ~{args.size}, {args.workers} workers; "
-          f"each side in a fresh interpreter, median of {len(ours_runs)} alternating runs "
-          f"(amlrun {_walls(ours_runs)}; pool {_walls(pool_runs)})")
-    print(f"amlrun (whole process):        {n / ours['wall']:9.0f} rows/s  ({ours['wall']:.2f}s)")
-    print(f"ProcessPoolExecutor (whole):   {n / pool['wall']:9.0f} rows/s  ({pool['wall']:.2f}s: mltable read "
-          f"{pool['read_seconds']:.2f}s after importing it, same cuts, fork pool, same init/run)")
-    print(f"ratio amlrun / pool:           {pool['wall'] / ours['wall']:9.2f}x  (goal >= 0.8x)")
-    print(f"  of which amlrun start-up:    {ours['wall'] - ours['seconds']:9.2f}s (imports, spec, plan); "
-          f"the step itself {ours['seconds']:.2f}s")
-    print(f"amlrun after first mini-batch: {steady:9.0f} rows/s  ({ours['seconds'] - ours['first']:.2f}s)")
-    print(f"pool map alone:                {n / pool['pool_seconds']:9.0f} rows/s  ({pool['pool_seconds']:.2f}s, "
-          "workers forked from a warm parent)")
-    print(f"time to first mini-batch:      {ours['first']:9.3f}s after the step started "
-          f"(reading the MLTable: {ours['partition']:.2f}s)")
-    print(f"driver peak RSS, {args.big_rows} rows: {big['peak_mb']:6.1f} MB  ({len(big['counts'])} mini-batches, "
-          f"{args.big_rows / big['wall']:.0f} rows/s whole process; the ProcessPoolExecutor parent for "
-          f"{n} rows peaked at {pool['peak_mb']:.1f} MB)")
+    work = Path(tempfile.mkdtemp(prefix="amlrun-bench-parallel-"))
+    goals = []
+
+    # 1. a 200k-row CSV MLTable
+    root = work / "table"
+    setup(root)
+    table = make_table(root, args.rows)
+    case = Case(root, make_job(root, "table", "{type: mltable, path: ./table, mode: direct}", args.size,
+                               args.workers), "table", table / "data.csv", args.workers)
+    ours, theirs, firsts = [], [], []
+
+    def amlrun_side() -> float:
+        seconds, _, record = case.amlrun()
+        firsts.append(float(record["extra"]["parallel"]["first_mini_batch_seconds"]))
+        return seconds
+
+    ours, theirs = alternate(args.repeat, amlrun_side, lambda: case.pool()[0])
+    case.check_identical()
+    ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+    goals.append(Goal(f"parallel, {args.rows // 1000}k-row CSV MLTable, trivial run(), {args.workers} workers / Pool",
+                      *median_min(ratios), 1.15,
+                      note=f"amlrun {statistics.median(ours):.2f}s, Pool + pandas.read_csv "
+                           f"{statistics.median(theirs):.2f}s (medians); outputs identical"))
+    goals.append(Goal("parallel, first mini-batch after the step started", *median_min(firsts[1:]), 0.5, unit="s"))
+
+    # 2. a folder of 10k files, 100 a mini-batch
+    root = work / "folder"
+    setup(root)
+    folder = make_folder(root, args.files)
+    case = Case(root, make_job(root, "folder", "{type: uri_folder, path: ./files, mode: direct}", "100",
+                               args.workers), "folder", folder, args.workers)
+    ours, theirs = alternate(args.repeat, lambda: case.amlrun()[0], lambda: case.pool()[0])
+    case.check_identical()
+    ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+    goals.append(Goal(f"parallel, folder of {args.files // 1000}k files, 100 a mini-batch / Pool",
+                      *median_min(ratios), 1.3,
+                      note=f"amlrun {statistics.median(ours):.2f}s, Pool {statistics.median(theirs):.2f}s "
+                           "(medians); outputs identical"))
+
+    # 3. memory, a 1M-row table
+    root = work / "big"
+    setup(root)
+    table = make_table(root, args.big_rows)
+    case = Case(root, make_job(root, "big", "{type: mltable, path: ./table, mode: direct}", "1mb", args.workers),
+                "table", table / "data.csv", args.workers)
+    case.amlrun()  # the cuts, for the Pool script
+    ours_mb, theirs_mb, ours_s, theirs_s = [], [], [], []
+    for _ in range(max(1, args.repeat - 1)):
+        seconds, peak, _ = case.amlrun(memory=True)
+        ours_mb.append(peak)
+        ours_s.append(seconds)
+        seconds, peak = case.pool(memory=True)
+        theirs_mb.append(peak)
+        theirs_s.append(seconds)
+    case.check_identical()
+    ratios = [o / t for o, t in zip(ours_mb, theirs_mb, strict=True)]
+    goals.append(Goal(f"parallel memory, {args.big_rows // 1000}k rows: peak RSS of the tree / Pool's",
+                      *median_min(ratios), 1.2,
+                      note=f"amlrun {statistics.median(ours_mb):.0f} MB in {statistics.median(ours_s):.2f}s, "
+                           f"Pool {statistics.median(theirs_mb):.0f} MB in {statistics.median(theirs_s):.2f}s "
+                           "(medians)"))
+    report(goals)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

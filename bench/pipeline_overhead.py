@@ -1,148 +1,105 @@
-"""How much does amlrun add to a pipeline's own work? Prints ratios against bare commands.
+"""Pipelines, whole processes: what amlrun adds to the steps' own commands.
 
-    python bench/pipeline_overhead.py
+    python bench/pipeline_overhead.py [--repeat 5]
 
-1. a 10-step chain of `python -c pass` steps through amlrun (in-process API, every step forced to
-   run) vs. the same 10 commands run bare in sequence; goal: ratio <= 1.3
-2. an 8-wide fan-out of the same steps on this machine's cores vs. the 8 commands bare in sequence
-3. the wall time of an unchanged re-run (every step reused); goal < 0.5 s, in-process and via the CLI
-
-Bare and amlrun runs alternate, so a busy machine slows both alike; each line shows the best
-(least disturbed) and the median of REPEAT pairs, measured in this process after a warm-up run.
+Goals (issue 13):
+- an unchanged 200-step pipeline (every step Reused), `amlrun run` start to end      <= 0.5 s
+- a forced chain: per-step overhead over running the same command with `bash -c`    <= 5 ms
+  (the slope between a short and a long chain, so start-up cancels out; the baseline is a bash loop
+  running `bash -c CMD` once per step)
+Also shown: an 8-wide fan-out of `sleep` steps vs `xargs -P <cores>` running the same commands.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from measure import Goal, alternate, amlrun, env, median_min, report, run_tree
 
-from amlrun.engine.events import SilentReporter  # noqa: E402
-from amlrun.engine.runner import RunRequest, run_job  # noqa: E402
+__all__ = ["main"]
 
-REPEAT = 7
-STEP = 'python -c pass'
+STEP = "true"
 
 
-def chain_yaml(n: int) -> str:
+def chain_yaml(n: int, command: str = STEP) -> str:
     lines = ["type: pipeline", "jobs:"]
     for i in range(n):
-        lines += [f"  s{i}:", f"    command: {STEP}" + (" # ${{inputs.prev}}" if i else "")]
+        lines += [f"  s{i}:", f"    command: {command}" + (" # ${{inputs.prev}}" if i else "")]
         if i:
             lines += ["    inputs:", f"      prev: ${{{{parent.jobs.s{i - 1}.outputs.out}}}}"]
         lines += ["    outputs:", "      out:"]
     return "\n".join(lines) + "\n"
 
 
-def fan_out_yaml(width: int) -> str:
-    lines = ["type: pipeline", "jobs:", "  source:", f"    command: {STEP}", "    outputs:", "      out:"]
+def fan_out_yaml(width: int, command: str) -> str:
+    lines = ["type: pipeline", "jobs:"]
     for i in range(width):
-        lines += [f"  leaf{i}:", f"    command: {STEP} # ${{{{inputs.x}}}}", "    inputs:",
-                  "      x: ${{parent.jobs.source.outputs.out}}"]
+        lines += [f"  leaf{i}:", f"    command: {command} {i}"]
     return "\n".join(lines) + "\n"
 
 
-def bare(n: int) -> float:
-    started = time.perf_counter()
-    for _ in range(n):
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-    return time.perf_counter() - started
-
-
-def bare_shell(n: int) -> float:
-    """The commands as AzureML runs them, through a shell (what a user's shell script would cost)."""
-    started = time.perf_counter()
-    for _ in range(n):
-        subprocess.run(["bash", "-c", f"{sys.executable} -c pass"], check=True)
-    return time.perf_counter() - started
-
-
-def through_amlrun(file: Path, store: Path, force: bool, max_parallel: int | None = None) -> float:
-    request = RunRequest(file=file, store_root=store, force_rerun=force, max_parallel=max_parallel)
-    started = time.perf_counter()
-    record = run_job(request, reporter=SilentReporter())
-    elapsed = time.perf_counter() - started
-    assert record.status == "Completed", record.error
-    return elapsed
-
-
-def paired(base_fn, ours_fn, repeat: int = REPEAT) -> tuple[list[float], list[float]]:
-    """Alternate the two measurements; returns (bare times, amlrun times)."""
-    bases, ours = [], []
-    for _ in range(repeat):
-        bases.append(base_fn())
-        ours.append(ours_fn())
-    return bases, ours
-
-
-def describe(bases: list[float], ours: list[float]) -> str:
-    best = min(ours) / min(bases)
-    ratio = statistics.median(o / b for o, b in zip(ours, bases, strict=True))
-    return (f"bare {min(bases) * 1000:6.1f} ms   amlrun {min(ours) * 1000:6.1f} ms   "
-            f"ratio best {best:.2f}, median of pairs {ratio:.2f}")
-
-
-def own_cpu(fn, repeat: int = REPEAT) -> float:
-    """Median CPU seconds this process spends per call (children excluded)."""
-    import resource
-
-    spent = []
-    for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        fn()
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        spent.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(spent)
-
-
 def main() -> None:
-    # `python` in the steps must be this interpreter, as it is for amlrun's current-interpreter envs
-    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-    cores = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        store = folder / "store"
-        chain = folder / "chain.yml"
-        chain.write_text(chain_yaml(10))
-        fan = folder / "fan.yml"
-        fan.write_text(fan_out_yaml(8))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--reused-steps", type=int, default=200)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="amlrun-bench-pipeline-"))
+    environ = env(AMLRUN_HOME=str(work / "home"))
+    goals = []
 
-        through_amlrun(chain, store, force=True)  # warm-up: imports, sqlite files, page cache
-        bare(10)
-        print(f"10-step chain of `{STEP}` vs the 10 commands bare in sequence (goal <= 1.3):")
-        print("   " + describe(*paired(lambda: bare(10), lambda: through_amlrun(chain, store, force=True))))
-        print("   vs the 10 commands through `bash -c` (as every AzureML command runs):")
-        print("   " + describe(*paired(lambda: bare_shell(10), lambda: through_amlrun(chain, store, force=True))))
-        cpu = own_cpu(lambda: through_amlrun(chain, store, force=True))
-        bare_cpu = own_cpu(lambda: bare(10))
-        print(f"   CPU time of this process alone (not the steps'; independent of machine load): "
-              f"bare {bare_cpu * 1000:.1f} ms, amlrun {cpu * 1000:.1f} ms")
+    def run(*cmd: str) -> float:
+        return run_tree(list(cmd), cwd=work, environ=environ).seconds
 
-        print(f"1 + 8-wide fan-out on {cores} cores vs the 9 commands bare in sequence "
-              f"(ideal with {cores} cores: {(1 + 8 / cores) / 9:.2f}):")
-        print("   " + describe(*paired(lambda: bare(9), lambda: through_amlrun(fan, store, force=True))))
+    # 1. an unchanged pipeline: every step Reused
+    reused = work / "reused.yml"
+    reused.write_text(chain_yaml(args.reused_steps))
+    first = run(*amlrun("run", str(reused)))
+    bare, ours = alternate(args.repeat, lambda: run("python3", "-c", "pass"),
+                           lambda: run(*amlrun("run", str(reused))))
+    goals.append(Goal(f"unchanged {args.reused_steps}-step pipeline, all Reused (whole process)",
+                      *median_min(ours), 0.5, unit="s",
+                      note=f"first run (every step runs) {first:.2f}s; python -c pass "
+                           f"{statistics.median(bare) * 1000:.0f} ms"))
 
-        reuse = [through_amlrun(chain, store, force=False) for _ in range(REPEAT)]
-        print(f"unchanged re-run of the chain (all Reused), in-process: best {min(reuse) * 1000:.1f} ms, "
-              f"median {statistics.median(reuse) * 1000:.1f} ms (goal < 500 ms)")
-        env = {**os.environ, "AMLRUN_HOME": str(store), "PYTHONPATH": str(ROOT / "src")}
+    # 2. forced chains: the slope per step, amlrun vs bash
+    short, long = 5, 25
+    files = {n: work / f"chain{n}.yml" for n in (short, long)}
+    for n, file in files.items():
+        file.write_text(chain_yaml(n))
 
-        def cli() -> float:
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "amlrun", "run", str(chain)], env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            return time.perf_counter() - started
+    def bash_loop(n: int) -> float:
+        return run("bash", "-c", f"for i in $(seq {n}); do bash -c {STEP!r}; done")
 
-        times = [cli() for _ in range(REPEAT)]
-        print(f"unchanged re-run of the chain (all Reused), `amlrun run` CLI: best {min(times) * 1000:.1f} ms, "
-              f"median {statistics.median(times) * 1000:.1f} ms (includes interpreter start and imports)")
+    a_short, a_long, b_short, b_long = alternate(
+        args.repeat, lambda: run(*amlrun("run", str(files[short]), "--force-rerun")),
+        lambda: run(*amlrun("run", str(files[long]), "--force-rerun")),
+        lambda: bash_loop(short), lambda: bash_loop(long))
+    per_step = [((al - as_) - (bl - bs)) / (long - short)
+                for as_, al, bs, bl in zip(a_short, a_long, b_short, b_long, strict=True)]
+    amlrun_slope = statistics.median((al - as_) / (long - short) for as_, al in zip(a_short, a_long, strict=True))
+    bash_slope = statistics.median((bl - bs) / (long - short) for bs, bl in zip(b_short, b_long, strict=True))
+    goals.append(Goal("forced chain: per-step overhead over bash -c", *median_min(per_step), 0.005, unit="s",
+                      note=f"per step: amlrun {amlrun_slope * 1000:.1f} ms, bash -c {bash_slope * 1000:.1f} ms; "
+                           f"{long}-step chain {statistics.median(a_long):.2f}s whole process"))
+
+    # 3. fan-out vs xargs -P
+    width, cores = 8, os.cpu_count() or 2
+    fan = work / "fan.yml"
+    fan.write_text(fan_out_yaml(width, "sleep 0.2; echo"))
+    xargs = f"seq 0 {width - 1} | xargs -P {cores} -I{{}} bash -c 'sleep 0.2; echo {{}}'"
+    bare, ours = alternate(args.repeat, lambda: run("bash", "-c", xargs),
+                           lambda: run(*amlrun("run", str(fan), "--force-rerun", "--max-parallel", str(cores))))
+    ratios = [o / b for o, b in zip(ours, bare, strict=True)]
+    median, best = median_min(ratios)
+    print(f"fan-out of {width} `sleep 0.2` steps, {cores} at once: amlrun {statistics.median(ours):.2f}s, "
+          f"xargs -P {cores} {statistics.median(bare):.2f}s; ratio median {median:.2f}x, min {best:.2f}x")
+    report(goals)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,170 +1,146 @@
-"""Benchmark: fetch 3 blob datastores x 200 files x 1 MB from a local Azurite.
+"""Blob staging, whole processes: `amlrun run` of a job downloading a blob folder vs a 16-thread script.
 
-Prints, from one run against one server, the time through amlrun's input staging (a cold cache, then
-a warm one) vs a naive sequential download loop and vs raw concurrent adlfs `get` per store, and the
-ratios (goals: >= 3x naive, >= 0.8x raw). Not a test: timings on a 2-core machine vary.
+    python bench/staging.py [--files 2000] [--size-kb 50] [--repeat 3]
 
-Beside each time it prints the CPU seconds the client (this process) and the server (Azurite) spent,
-and how busy that kept the machine's cores: when a method keeps every core busy, only doing less
-work per byte (not more concurrency) can make it faster.
+Both sides fetch the same folder of small blobs from an Azurite started from node_modules (as the tests
+do), each in a fresh process with nothing cached: amlrun as `amlrun run job.yml` of a command job whose
+input is `azureml://datastores/bench/paths/data/` in download mode (a fresh store and AMLRUN_HOME every
+run), the baseline as a script listing the container and downloading every blob with 16 threads of
+azure-storage-blob. Both downloads are checked identical.
 
-    python bench/staging.py [--files 200] [--size-mb 1] [--rounds 2]
+Goal (issue 13): cold blob staging time / the 16-thread script's                    <= 0.9x
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
-import resource
 import shutil
+import statistics
 import sys
 import tempfile
-import time
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
-os.environ.setdefault("AMLRUN_NO_PROGRESS", "1")
+from measure import ROOT, Goal, alternate, amlrun, env, median_min, report, run_tree
 
-from amlrun.data.locations import DataContext  # noqa: E402
-from amlrun.data.staging import materialize_inputs  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))
 from azurite_fixtures import ACCOUNT1, KEY1, start_azurite, stop_azurite  # noqa: E402
 
-STORES = ("bench1", "bench2", "bench3")
+__all__ = ["main"]
+
+CONTAINER = "bench"
+
+SCRIPT = """
+    import os
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from azure.storage.blob import ContainerClient
+
+    connection, container, prefix, target = sys.argv[1:]
+    client = ContainerClient.from_connection_string(connection, container)
 
 
-class Span:
-    """Wall time, this process's CPU time and the server's CPU time over one measured stretch."""
-
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
-
-    def __enter__(self) -> Span:
-        self._wall, self._client, self._server = time.perf_counter(), _own_cpu(), _group_cpu(self.server_pid)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self._wall
-        self.client = _own_cpu() - self._client
-        self.server = _group_cpu(self.server_pid) - self._server
-
-    def describe(self) -> str:
-        busy = (self.client + self.server) / (self.wall * (os.cpu_count() or 1))
-        return f"cpu: client {self.client:5.2f} s, server {self.server:5.2f} s, cores {busy:4.0%} busy"
+    def fetch(name):
+        path = os.path.join(target, name[len(prefix):])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            client.download_blob(name).readinto(fh)
 
 
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(fetch, (blob.name for blob in client.list_blobs(name_starts_with=prefix))))
+"""
 
 
-def _group_cpu(pgid: int) -> float:
-    """CPU seconds of every process in the server's process group (Linux /proc)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:
-                total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def fill(server, files: int, size: int) -> None:
+def fill(connection: str, files: int, size: int) -> None:
     from azure.storage.blob import BlobServiceClient
 
-    service = BlobServiceClient.from_connection_string(server.connection_string())
+    service = BlobServiceClient.from_connection_string(connection)
+    service.get_container_client(CONTAINER).create_container()
     payload = os.urandom(size)
 
-    def upload(args: tuple[str, int]) -> None:
-        container, i = args
-        service.get_blob_client(container, f"data/f{i:04d}.bin").upload_blob(
-            payload[:-16] + container.encode().ljust(8, b"_") + i.to_bytes(8, "big"), overwrite=True)
+    def upload(i: int) -> None:
+        service.get_blob_client(CONTAINER, f"data/f{i:05d}.bin").upload_blob(payload[:-8] + i.to_bytes(8, "big"))
 
-    for container in STORES:
-        service.get_container_client(container).create_container()
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(upload, [(c, i) for c in STORES for i in range(files)]))
+        list(pool.map(upload, range(files)))
 
 
-def through_amlrun(server, work: Path, store: str = "store") -> None:
-    project = work / "project"
-    project.mkdir(exist_ok=True)
-    lines = ["datastores:"]
-    for name in STORES:
-        lines += [f"  {name}:", "    type: azure_blob", f"    account_name: {ACCOUNT1}", f"    container_name: {name}",
-                  f"    endpoint: {server.endpoint(ACCOUNT1)}", "    credential: {account_key_env: BENCH_KEY}"]
-    (project / "amlrun.yaml").write_text("\n".join(lines) + "\n")
-    os.environ["BENCH_KEY"] = KEY1
-    data = DataContext.for_project(work / store, project)
-    requests = {name: ("uri_folder", "ro_mount", data.resolve(f"azureml://datastores/{name}/paths/data/", project))
-                for name in STORES}  # one step with three inputs, as the engine stages it
-    for item in materialize_inputs(requests, work / "run").values():
-        item.verify()
-
-
-def naive(server, work: Path) -> None:
-    fs = server.fs()
-    for container in STORES:
-        target = work / "naive" / container
-        target.mkdir(parents=True)
-        for path in sorted(fs.find(f"{container}/data")):
-            fs.get_file(path, str(target / path.rsplit("/", 1)[-1]))
-
-
-def raw(server, work: Path) -> None:
-    fs = server.fs()
-    for container in STORES:
-        target = work / "raw" / container
-        target.mkdir(parents=True)
-        paths = sorted(fs.find(f"{container}/data"))
-        fs.get(paths, [str(target / p.rsplit("/", 1)[-1]) for p in paths])
-
-
-def clear(work: Path) -> None:
-    """Remove what earlier measurements fetched, so that each one writes into freed space (not timed)."""
-    for entry in work.iterdir():
-        if entry.name in ("naive", "raw", "run") or entry.name.startswith("store"):
-            for folder, dirs, _ in os.walk(entry):  # views are read-only folders
-                for d in dirs:
-                    os.chmod(Path(folder) / d, 0o755)
-            shutil.rmtree(entry)
-    os.sync()  # settle the deletes (and an online-discard mount's trims) before the clock starts
+def digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(path.relative_to(folder).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--files", type=int, default=200)
-    parser.add_argument("--size-mb", type=float, default=1.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--size-kb", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="amlrun-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="amlrun-bench-staging-"))
     proc, server = start_azurite(work / "azurite")
     try:
-        fill(server, args.files, int(args.size_mb * 1024 * 1024))
-        total = len(STORES) * args.files
-        raw(server, work)  # warm the server up (node's JIT, the page cache) before measuring anything
-        runs: dict[str, list[Span]] = {"naive": [], "raw": [], "cold": []}
-        for _ in range(args.rounds):  # interleaved rounds, best of each: the machine is shared
-            for method, call in (("naive", naive), ("raw", raw), ("cold", through_amlrun)):
-                clear(work)
-                with Span(proc.pid) as span:
-                    call(server, work)
-                runs[method].append(span)
-        with Span(proc.pid) as warm:  # the last cold run's store is still there
-            through_amlrun(server, work)
-        best = {method: min(spans, key=lambda s: s.wall) for method, spans in runs.items()}
-        t_naive, t_raw, t_cold = best["naive"].wall, best["raw"].wall, best["cold"].wall
-        print(f"fetch {len(STORES)} stores x {args.files} files x {args.size_mb:g} MB ({total} files) from Azurite, "
-              f"best of {args.rounds} interleaved rounds, {os.cpu_count()} cores")
-        print(f"  naive sequential loop      {t_naive:7.2f} s   {best['naive'].describe()}")
-        print(f"  raw concurrent adlfs get   {t_raw:7.2f} s   {best['raw'].describe()}")
-        print(f"  amlrun (cold cache)        {t_cold:7.2f} s   {best['cold'].describe()}")
-        print(f"  amlrun (warm cache)        {warm.wall:7.2f} s   0 bytes fetched")
-        print(f"  ratios: amlrun {t_naive / t_cold:5.2f}x naive (goal >= 3), {t_raw / t_cold:5.2f}x raw (goal >= 0.8)")
+        connection = server.connection_string()
+        fill(connection, args.files, args.size_kb * 1024)
+        project = work / "project"
+        project.mkdir()
+        (project / "amlrun.yaml").write_text(textwrap.dedent(f"""\
+            datastores:
+              {CONTAINER}:
+                type: azure_blob
+                account_name: {ACCOUNT1}
+                container_name: {CONTAINER}
+                endpoint: {server.endpoint(ACCOUNT1)}
+                credential: {{account_key_env: BENCH_KEY}}
+        """))
+        (project / "job.yml").write_text(textwrap.dedent(f"""\
+            type: command
+            inputs:
+              data: {{type: uri_folder, path: azureml://datastores/{CONTAINER}/paths/data/, mode: download}}
+            command: echo STAGED=${{{{inputs.data}}}}
+        """))
+        (work / "fetch.py").write_text(textwrap.dedent(SCRIPT))
+        runs = {"amlrun": 0, "script": 0}
+        staged: dict[str, Path] = {}
+
+        def fresh(side: str) -> Path:
+            runs[side] += 1
+            place = work / f"{side}{runs[side]}"
+            for old in work.glob(f"{side}*"):
+                shutil.rmtree(old, ignore_errors=True)
+            os.sync()  # settle the deletes before the clock starts
+            return place
+
+        def ours() -> float:
+            place = fresh("amlrun")
+            environ = env(AMLRUN_HOME=str(place / "home"), BENCH_KEY=KEY1)
+            timed = run_tree(amlrun("run", str(project / "job.yml"), "--store", str(place / "store")),
+                             cwd=project, environ=environ)
+            line = next(x for x in timed.stdout.splitlines() if "STAGED=" in x)
+            staged["amlrun"] = Path(line.split("STAGED=", 1)[1].strip())
+            return timed.seconds
+
+        def theirs() -> float:
+            place = fresh("script")
+            staged["script"] = place / "data"
+            return run_tree([sys.executable, str(work / "fetch.py"), connection, CONTAINER, "data/",
+                             str(place / "data")], environ=env()).seconds
+
+        a, b = alternate(args.repeat, ours, theirs)
+        assert digest(staged["amlrun"]) == digest(staged["script"]), "amlrun staged other bytes than the script"
+        ratios = [x / y for x, y in zip(a, b, strict=True)]
+        goal = Goal(f"cold blob staging, {args.files} x {args.size_kb} KB / 16-thread azure-storage-blob",
+                    *median_min(ratios), 0.9,
+                    note=f"amlrun run {statistics.median(a):.2f}s, script {statistics.median(b):.2f}s "
+                         "(medians, whole processes); downloads identical")
+        report([goal])
     finally:
         stop_azurite(proc)
         shutil.rmtree(work, ignore_errors=True)

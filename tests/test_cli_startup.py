@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import EXAMPLES, SRC
 
-HEAVY = ("azure", "mltable", "pandas", "mlflow", "rich", "pyarrow", "numpy")
+HEAVY = ("azure", "mltable", "pandas", "mlflow", "rich", "pyarrow", "numpy", "fsspec", "adlfs")
 
 _PROBE = """
 import json, sys
@@ -50,7 +50,8 @@ def test_help_loads_nothing_heavy(tmp_path: Path) -> None:
         assert loaded == {"heavy": [], "pydantic": False}, args
 
 
-def test_check_without_sdk_and_a_local_command_run_load_no_azure_or_tables(tmp_path: Path) -> None:
+def test_check_without_sdk_and_a_local_command_run_load_no_azure_tables_or_fsspec(tmp_path: Path) -> None:
+    """`amlrun run` of a command job pays only for what a command job needs (issue 13: start-up)."""
     job = str(EXAMPLES / "hello" / "job.yml")
     for args in (["check", "--no-sdk", job], ["run", job]):
         loaded = _loaded("from amlrun.cli import main; main()", args, tmp_path)

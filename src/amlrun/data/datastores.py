@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.data.secrets import credential_kind, redact, secret_values
-from amlrun.data.stepsite.amlrun_datastore_fs import CredentialMissing, blob_filesystem_kwargs
+from amlrun.data.stepsite.amlrun_datastore_credentials import CredentialMissing, blob_filesystem_kwargs
 from amlrun.data.uris import StorageUri
 from amlrun.errors import DataError
 

@@ -66,7 +66,8 @@ def check_mini_batch_size(value: str | int | None) -> str | int | None:
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+    # defer_build: a model's validator is built on first use, so a command job never pays for pipelines'.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=(), defer_build=True)
 
 
 class InputSpec(Model):
@@ -397,5 +398,3 @@ Step = Annotated[
 JobSpec = CommandJob | ParallelJob | PipelineJob
 ComponentSpec = CommandComponent | ParallelComponent | PipelineComponent
 
-PipelineJob.model_rebuild()
-PipelineComponent.model_rebuild()

@@ -2,7 +2,8 @@
 
 Standalone on purpose (only the standard library, fsspec and, for blob stores, adlfs): the folder
 holding this file is put on a step's PYTHONPATH, and a step may run in an interpreter without amlrun.
-amlrun itself imports `blob_filesystem_kwargs` from here, so credentials are read one way only.
+Credentials are read by `amlrun_datastore_credentials` (beside this file), which amlrun imports too,
+without fsspec: they are read one way only.
 
 The datastore map arrives as JSON in `AMLRUN_DATASTORES` and never holds a secret: a blob datastore
 names the environment variables that do (`account_key_env`, `sas_token_env`, `connection_string_env`).
@@ -16,19 +17,17 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from amlrun_datastore_credentials import CredentialMissing, blob_filesystem_kwargs
 from fsspec.spec import AbstractFileSystem
 
-__all__ = ["AzureMachineLearningFileSystem", "blob_filesystem_kwargs", "load_datastore_map", "split_uri"]
+__all__ = ["AzureMachineLearningFileSystem", "CredentialMissing", "blob_filesystem_kwargs", "load_datastore_map",
+           "split_uri"]
 
 ENV_VAR = "AMLRUN_DATASTORES"
 _URI = re.compile(
     r"^azureml://(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/"
     r"(?:providers/Microsoft\.MachineLearningServices/)?workspaces/[^/]+/)?"
     r"datastores/(?P<ds>[^/]+)/paths(?:/(?P<path>.*))?$", re.IGNORECASE)
-
-
-class CredentialMissing(Exception):
-    """A datastore's credential names an environment variable that is not set."""
 
 
 def load_datastore_map() -> dict[str, dict[str, Any]]:
@@ -51,39 +50,6 @@ def split_uri(uri: str) -> tuple[str, str]:
         else:
             parts.append(part)
     return match["ds"], "/".join(parts)
-
-
-def _env(name: str, datastore: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise CredentialMissing(f"environment variable {name} (the credential of datastore {datastore!r}) is not set")
-    return value
-
-
-def blob_filesystem_kwargs(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """adlfs.AzureBlobFileSystem arguments for one azure_blob datastore, secrets read from the environment."""
-    account, endpoint = spec.get("account_name"), (spec.get("endpoint") or "").rstrip("/")
-    credential = spec.get("credential")
-    if isinstance(credential, dict) and "connection_string_env" in credential:
-        return {"connection_string": _env(credential["connection_string_env"], name)}
-    if isinstance(credential, dict) and "account_key_env" in credential:
-        key = _env(credential["account_key_env"], name)
-        if endpoint:
-            scheme = endpoint.split("://", 1)[0]
-            return {"connection_string": f"DefaultEndpointsProtocol={scheme};AccountName={account};"
-                                         f"AccountKey={key};BlobEndpoint={endpoint};"}
-        return {"account_name": account, "account_key": key}
-    if isinstance(credential, dict) and "sas_token_env" in credential:
-        sas = _env(credential["sas_token_env"], name).lstrip("?")
-        if endpoint:
-            return {"connection_string": f"BlobEndpoint={endpoint};SharedAccessSignature={sas};"}
-        return {"account_name": account, "sas_token": sas}
-    host = {"account_host": endpoint.split("://", 1)[-1]} if endpoint else {}
-    if credential == "anonymous":
-        return {"account_name": account, "anon": True, **host}
-    from azure.identity import DefaultAzureCredential
-
-    return {"account_name": account, "credential": DefaultAzureCredential(), "anon": False, **host}
 
 
 _BLOB_FS: dict[str, Any] = {}

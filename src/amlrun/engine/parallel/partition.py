@@ -3,8 +3,9 @@
 `uri_folder` input: lists of file paths, `mini_batch_size` files each (or, given a size like "10mb",
 as many files as fit). `mltable` input: pandas DataFrames of about `mini_batch_size` bytes of the
 source files, cut at row boundaries and never across files; with `partition_keys`, one mini-batch per
-distinct key combination. Tables are read with the `mltable` library; each DataFrame mini-batch is
-pickled to disk once, so workers get a path (cheap IPC) and the driver never holds them all.
+distinct key combination. Common MLTables are read by pyarrow a file at a time (`data/table_reader`),
+others with the `mltable` library; each DataFrame mini-batch is pickled to disk once, so workers get a
+path (cheap IPC) and the driver never holds them all.
 
 Partitioning is deterministic: the same input gives the same mini-batch indices, which is what lets a
 resumed run skip the mini-batches its journal already committed.
@@ -20,18 +21,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amlrun.data.table_reader import PATH_COLUMN as _PATH_COLUMN
+from amlrun.data.table_reader import open_native
 from amlrun.errors import AmlrunError, DataError
 
 __all__ = ["MiniBatch", "PartitionRequest", "iter_file_batches", "iter_mini_batches", "iter_table_batches",
            "parse_mini_batch_size", "stream_mini_batches"]
 
-# This module stays light (standard library + amlrun.errors; pandas and mltable imported when used):
+# This module stays light (standard library + amlrun.errors; pyarrow, pandas, mltable imported when used):
 # a process forked from the workers' zygote imports it to read tables outside the driver.
 
 DEFAULT_FILE_BATCH = "10"  # PRS defaults: 10 files per mini-batch, 1 MB of a table
 DEFAULT_TABLE_BATCH = "1mb"
 _UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
-_PATH_COLUMN = "Path"  # the column mltable adds with include_path_column
 
 
 def parse_mini_batch_size(text: str | int) -> tuple[int, bool]:
@@ -159,11 +161,19 @@ def _load_with_paths(folder: Path, work_dir: Path) -> tuple[Any, bool]:
     table.save(str(copy), overwrite=True)  # rewrites paths relative to the copy: a public way to edit it
     spec = yaml.safe_load((copy / "MLTable").read_text())
     user_asked = False
-    for step in spec.get("transformations") or []:
-        for name, options in step.items():
-            if name.startswith("read_") and isinstance(options, dict):
+    steps = spec.get("transformations") or []
+    for i, step in enumerate(steps):
+        if isinstance(step, str):  # `- read_parquet`
+            step = steps[i] = {step: {}}
+        for name, options in list(step.items()):
+            if name.startswith("read_"):
+                options = step[name] = options if isinstance(options, dict) else {}
                 user_asked = user_asked or bool(options.get("include_path_column"))
                 options["include_path_column"] = True
+            elif name == "keep_columns":  # the source-file column must survive, to cut per file
+                names = [options] if isinstance(options, str) else list(options or [])
+                user_asked = user_asked and _PATH_COLUMN in names
+                step[name] = names if _PATH_COLUMN in names else [_PATH_COLUMN, *names]
     (copy / "MLTable").write_text(yaml.safe_dump(spec, sort_keys=False))
     return mltable.load(str(copy)).to_pandas_dataframe(), user_asked
 
@@ -176,21 +186,33 @@ def _file_size(path: str) -> int | None:
         return None
 
 
+def _source_frames(folder: Path, work_dir: Path) -> tuple[Iterator[tuple[str | None, Any]], bool]:
+    """The table one source file at a time, each frame with a `Path` column (or one frame without), and
+    whether the user asked for that column. pyarrow reads the MLTables it understands (the first file's
+    rows arrive before the others are read); the `mltable` library reads the rest, whole."""
+    native = None if os.environ.get("AMLRUN_MLTABLE_READER") == "mltable" else open_native(folder)
+    if native is not None:
+        return native.frames(), native.user_path_column
+    frame, user_asked = _load_with_paths(folder, work_dir)
+    if _PATH_COLUMN not in frame.columns:
+        return iter([(None, frame)]), user_asked
+    return iter(frame.groupby(_PATH_COLUMN, sort=False)), user_asked
+
+
 def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[str],
                        work_dir: Path) -> Iterator[MiniBatch]:
     try:
         target, _ = parse_mini_batch_size(mini_batch_size)
     except ValueError as exc:
         raise DataError(str(exc), hint="use a size like '1mb' for mltable input") from None
-    frame, keep_path = _load_with_paths(_table_folder(source), work_dir)
+    frames, keep_path = _source_frames(_table_folder(source), work_dir)
     batches_dir = work_dir / "minibatches"
     batches_dir.mkdir(parents=True, exist_ok=True)
-    has_paths = _PATH_COLUMN in frame.columns
     index = 0
 
     def emit(part: Any, key_value: dict[str, Any]) -> MiniBatch:
         nonlocal index
-        if has_paths and not keep_path:
+        if _PATH_COLUMN in part.columns and not keep_path:
             part = part.drop(columns=[_PATH_COLUMN])
         path = batches_dir / f"{index}.pkl"
         part.reset_index(drop=True).to_pickle(path)
@@ -199,6 +221,10 @@ def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[
         return batch
 
     if partition_keys:
+        import pandas
+
+        parts = [part for _, part in frames]
+        frame = pandas.concat(parts) if len(parts) > 1 else parts[0]
         missing = [k for k in partition_keys if k not in frame.columns]
         if missing:
             raise DataError(f"partition_keys {missing} are not columns of the table",
@@ -207,8 +233,7 @@ def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[
             values = key if isinstance(key, tuple) else (key,)
             yield emit(part, {k: _plain(v) for k, v in zip(partition_keys, values, strict=False)})
         return
-    groups = frame.groupby(_PATH_COLUMN, sort=False) if has_paths else [(None, frame)]
-    for file, part in groups:
+    for file, part in frames:
         size = _file_size(str(file)) if file is not None else None
         if size is None:
             size = int(part.memory_usage(deep=True).sum())
