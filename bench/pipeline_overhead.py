@@ -29,7 +29,7 @@ STEP = "true"
 def chain_yaml(n: int, command: str = STEP) -> str:
     lines = ["type: pipeline", "jobs:"]
     for i in range(n):
-        lines += [f"  s{i}:", f"    command: {command}" + (" # ${{inputs.prev}}" if i else "")]
+        lines += [f"  s{i}:", f"    command: '{command}" + (" # ${{inputs.prev}}'" if i else "'")]
         if i:
             lines += ["    inputs:", f"      prev: ${{{{parent.jobs.s{i - 1}.outputs.out}}}}"]
         lines += ["    outputs:", "      out:"]
@@ -39,7 +39,7 @@ def chain_yaml(n: int, command: str = STEP) -> str:
 def fan_out_yaml(width: int, command: str) -> str:
     lines = ["type: pipeline", "jobs:"]
     for i in range(width):
-        lines += [f"  leaf{i}:", f"    command: {command} {i}"]
+        lines += [f"  leaf{i}:", f"    command: '{command} {i}'"]
     return "\n".join(lines) + "\n"
 
 

@@ -43,24 +43,41 @@ class Scheduler:
         for name, state in (already or {}).items():
             if name in self.states and state in _TERMINAL:
                 self.states[name] = state
+        # Kept as steps change state, so that a 200-step pipeline does not rescan every step per event.
+        self._order = {name: i for i, name in enumerate(self.deps)}
+        self._waiting = {name: sum(self.states[d] not in FINISHED_OK for d in ds) for name, ds in self.deps.items()}
+        self._ready = {name for name, state in self.states.items() if state == PENDING and not self._waiting[name]}
+        self._running: set[str] = set()
 
     def ready(self) -> list[str]:
-        """Steps not started whose upstream steps all finished well."""
+        """Steps not started whose upstream steps all finished well, in the order `deps` lists them."""
         if self.should_stop_running:
             return []
-        return [name for name, state in self.states.items()
-                if state == PENDING and all(self.states[d] in FINISHED_OK for d in self.deps[name])]
+        return sorted(self._ready, key=self._order.__getitem__)
 
     def started(self, name: str) -> None:
         if self.states[name] != PENDING:
             raise ValueError(f"step {name} cannot start from state {self.states[name]}")
-        self.states[name] = RUNNING
+        self._set(name, RUNNING)
+
+    def _set(self, name: str, state: str) -> None:
+        before = self.states[name]
+        self.states[name] = state
+        self._ready.discard(name)
+        self._running.discard(name)
+        if state == RUNNING:
+            self._running.add(name)
+        if state in FINISHED_OK and before not in FINISHED_OK:
+            for after in self.dependants[name]:
+                self._waiting[after] -= 1
+                if not self._waiting[after] and self.states[after] == PENDING:
+                    self._ready.add(after)
 
     def finished(self, name: str, status: str) -> list[str]:
         """Record a step's result; returns the steps this made Skipped or Canceled."""
         if status not in _TERMINAL:
             raise ValueError(f"{status!r} is not a terminal state")
-        self.states[name] = status
+        self._set(name, status)
         if status in FINISHED_OK:
             return []
         changed = self._skip_downstream(name)
@@ -73,7 +90,7 @@ class Scheduler:
         """Mark every step not started as Canceled (Ctrl-C, fail-fast)."""
         canceled = [name for name, state in self.states.items() if state == PENDING]
         for name in canceled:
-            self.states[name] = "Canceled"
+            self._set(name, "Canceled")
             self.reasons[name] = reason
         return canceled
 
@@ -84,7 +101,7 @@ class Scheduler:
             name = todo.pop()
             if self.states[name] != PENDING:
                 continue
-            self.states[name] = "Skipped"
+            self._set(name, "Skipped")
             self.reasons[name] = f"skipped: upstream step {failed} did not finish"
             skipped.append(name)
             todo.extend(self.dependants[name])
@@ -92,7 +109,7 @@ class Scheduler:
 
     @property
     def running(self) -> list[str]:
-        return [name for name, state in self.states.items() if state == RUNNING]
+        return sorted(self._running, key=self._order.__getitem__)
 
     @property
     def is_done(self) -> bool:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,7 @@ class RunStore:
 
     def save(self, record: RunRecord, write_json: bool = True) -> None:
         """Index the record; `write_json=False` skips record.json for short-lived states (hot paths)."""
-        row = asdict(record)
+        row = _fields(record)
         row["extra"] = json.dumps(record.extra, default=str)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
@@ -227,7 +227,7 @@ class RunStore:
         run_dir = Path(record.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / "record.json.tmp"
-        tmp.write_text(json.dumps(asdict(record), indent=2, default=str))
+        tmp.write_text(json.dumps(_fields(record), indent=2, default=str))
         os.replace(tmp, run_dir / "record.json")
 
     def save_many(self, records: list[RunRecord]) -> None:
@@ -236,7 +236,7 @@ class RunStore:
             return
         rows = []
         for record in records:
-            row = asdict(record)
+            row = _fields(record)
             row["extra"] = json.dumps(record.extra, default=str)
             rows.append(row)
         cols = ", ".join(rows[0])
@@ -277,7 +277,7 @@ class RunStore:
 
     def create(self, record: RunRecord) -> None:
         """Index a new run; a UsageError if its name is taken (also by a concurrent run)."""
-        row = asdict(record)
+        row = _fields(record)
         row["extra"] = json.dumps(record.extra, default=str)
         try:
             with self._connect() as db:
@@ -322,3 +322,8 @@ def _to_record(row: sqlite3.Row) -> RunRecord:
     data = dict(row)
     data["extra"] = json.loads(data.get("extra") or "{}")
     return RunRecord(**data)
+
+
+def _fields(record: RunRecord) -> dict[str, Any]:
+    """The record's fields, shallow (dataclasses.asdict deep-copies `extra` on every save of every step)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
