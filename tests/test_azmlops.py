@@ -11,6 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from azurite_fixtures import (
+    ACCOUNT2,
+    KEY2,
+    Azurite,
+    azurite_server,  # noqa: F401 - the session fixture `azurite`
+)
+
 SCRIPT = '''
 import argparse, os, shutil, sys
 parser = argparse.ArgumentParser("job")
@@ -164,7 +171,8 @@ def test_copy_data_pipeline_joined_by_pipelinedata(amlrun, project: Path) -> Non
 
 def test_check_reports_azmlops_errors_at_their_lines(amlrun, project: Path, write) -> None:
     broken = PIPELINE.format(provider=PROVIDER).replace("    - input_data\n", "    - input_dta\n") \
-        .replace("environment: experiment_env\n- copy_data2", "environment: experiment_envs\n- copy_data2")
+        .replace("environment: experiment_env\n- copy_data2", "environment: experiment_envs\n- copy_data2") \
+        .replace("- copy_data2:\n    code:\n      folder: copy_data_scripts", "- copy_data2:\n    code:\n      folder: copy_scripts")
     lines = write("broken.yml", broken).read_text().splitlines()
     result = amlrun("check", "--no-sdk", "broken.yml", cwd=project)
     assert result.code == 2, result.text
@@ -172,6 +180,8 @@ def test_check_reports_azmlops_errors_at_their_lines(amlrun, project: Path, writ
     env_line = next(i for i, line in enumerate(lines) if "experiment_envs" in line) + 1
     assert f"broken.yml:{data_line}:" in result.out and "'input_data'" in result.out
     assert f"broken.yml:{env_line}:" in result.out and "experiment_env" in result.out
+    folder_line = lines.index("      folder: copy_scripts") + 1  # found by amlrun's v2 checks, named as written
+    assert f"broken.yml:{folder_line}:15: jobs[1].copy_data2.code.folder: code folder 'copy_scripts'" in result.out
 
 
 def test_convert_output_passes_sdk_check_and_runs_to_the_same_outputs(amlrun, project: Path) -> None:
@@ -232,3 +242,29 @@ def test_submit_uses_the_files_workspace_and_never_sends_the_key(project: Path, 
     assert body["settings"]["default_compute"].endswith("/computes/cluster")
     assert set(body["jobs"]) == {"copy_data1", "copy_data2"}
     assert KEY not in json.dumps([c.body for c in fake.calls], default=str)
+
+
+def test_inline_key_reaches_blob_storage_for_the_run_only(amlrun, tmp_path: Path, write, store: Path,
+                                                          azurite: Azurite) -> None:
+    """Datastores written with account, container and key in the azmlops file: read and written in blob
+    storage (a real Azurite server), with the key in no record, log, spec copy or converted file."""
+    azurite.fill("azmlopsin", {"input/test.txt": b"hello from blob\n"}, ACCOUNT2, KEY2)
+    azurite.fill("azmlopsout", {"keep.txt": b"k"}, ACCOUNT2, KEY2)
+    store_block = ("      name: {name}\n      account_name: " + ACCOUNT2 + "\n      container_name: {container}\n"
+                   "      account_key: " + KEY2 + "\n      endpoint: " + azurite.endpoint(ACCOUNT2) + "\n")
+    text = JOB.format(provider=PROVIDER) \
+        .replace("      name: input_datastore\n", store_block.format(name="input_datastore", container="azmlopsin")) \
+        .replace("      name: output_datastore\n", store_block.format(name="output_datastore", container="azmlopsout"))
+    project = tmp_path / "blobproj"
+    write("blobproj/copy_data_scripts/main.py", SCRIPT)
+    write("blobproj/job_config.yml", text)
+    result = amlrun("run", "job_config.yml", cwd=project)
+    assert result.code == 0, result.text
+    assert azurite.read("azmlopsout", "output/test1.txt", ACCOUNT2, KEY2) == b"hello from blob\n"
+    assert "INPUT_DATASTORE_ACCOUNT_KEY" in result.err and "account_key_env" in result.err
+    converted = amlrun("convert", "job_config.yml", "-o", "v2.yml", cwd=project)
+    assert converted.code == 0, converted.text
+    assert KEY2 not in result.text + converted.text
+    for path in [*store.rglob("*"), *project.rglob("*")]:
+        if path.is_file() and path.name != "job_config.yml":
+            assert KEY2.encode() not in path.read_bytes(), path

@@ -37,12 +37,12 @@ import difflib
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from amlrun.errors import Problem, SpecError
-from amlrun.spec.source import VALUE, FieldPath, SourceMap, SpecSource, read_yaml
+from amlrun.spec.source import VALUE, FieldPath, SourceMap, SpecSource, format_path, read_yaml
 
 __all__ = ["AzmlopsJob", "azmlops_for", "convert_source", "is_azmlops", "job_source", "key_variable", "read_job_yaml"]
 
@@ -85,6 +85,22 @@ class AzmlopsJob:
     inline_keys: dict[str, str] = field(default_factory=dict)  # datastore -> variable holding its key
 
 
+@dataclass
+class _AzmlopsSourceMap(SourceMap):
+    """Positions of the v2 document's fields in the azmlops file; problems name the azmlops field too."""
+
+    origins: dict[FieldPath, FieldPath] = field(default_factory=dict)
+
+    def problem(self, path: FieldPath, message: str, hint: str = "", *, at_value: bool = False,
+                needle: str | None = None) -> Problem:
+        found = super().problem(path, message, hint, at_value=at_value, needle=needle)
+        for end in range(len(path), 0, -1):
+            origin = self.origins.get(tuple(path[:end]))
+            if origin is not None:
+                return replace(found, field=format_path((*origin, *path[end:])))
+        return found
+
+
 class _Converter:
     """Builds the v2 document while remembering, for each field written, the azmlops field it came from."""
 
@@ -92,7 +108,7 @@ class _Converter:
         self.folder = source.folder
         self.raw = source.data
         self.old = source.source_map
-        self.map = SourceMap(self.old.file, text=self.old.text)
+        self.map = _AzmlopsSourceMap(self.old.file, text=self.old.text)
         self.problems: list[Problem] = []
         self.datastores: dict[str, dict[str, Any]] = {}
         self.inline_keys: dict[str, str] = {}
@@ -101,6 +117,7 @@ class _Converter:
 
     def at(self, new: FieldPath, old: FieldPath) -> None:
         """The v2 field `new` is written at the azmlops field `old` (key and value positions)."""
+        self.map.origins.setdefault(new, old)
         self.map.positions.setdefault(new, self.old.locate(old))
         value = self.old.positions.get((*old, VALUE)) or self.old.locate(old)
         self.map.positions.setdefault((*new, VALUE), value)
