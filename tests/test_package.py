@@ -109,11 +109,18 @@ def test_package_is_deterministic_and_isolated(amlrun, workspace: Path, tmp_path
     (workspace / "packages" / "shared" / "src" / "shared" / "__init__.py").write_text('GREETING = "hello v2"\n')
     assert _hash(amlrun, job, "-o", tmp_path / "pkg") != first
 
+    # `submit --package` sends a fresh snapshot: its code upload holds the shared code
+    dry = amlrun("submit", "--package", job, "--dry-run", "--compute", "cpu", cwd=workspace)
+    assert dry.code == 0, dry.text
+    assert "shared/__init__.py" in dry.out and "trainer/train.py" in dry.out and ".amlrun/packages/" in dry.text
+
 
 def test_run_packaged_job_and_pipeline(amlrun, workspace: Path, store: Path) -> None:
     job = workspace / "packages" / "trainer" / "aml-job.yaml"
-    result = amlrun("run", "--package", job, "--name", "packaged_job", cwd=workspace)
+    result = amlrun("run", "--package", job, "--name", "packaged_job", cwd=workspace, env={"AMLRUN_ENV": "auto"})
     assert result.code == 0, result.text
+    # the snapshot's environment/ (Dockerfile + uv-exported requirements.txt) is the step's venv
+    assert "venv" in result.err and "environment/Dockerfile" in result.err
     digest = next(line.split()[-1] for line in result.err.splitlines() if "package hash" in line)
     shown = amlrun("show", "packaged_job", cwd=workspace)
     assert digest in shown.out and f"packages/{digest[:12]}/aml-job.yaml" in shown.out
@@ -127,16 +134,12 @@ def test_run_packaged_job_and_pipeline(amlrun, workspace: Path, store: Path) -> 
     assert scored and scored[0].read_text() == "hello v1\nhello v1\n"
 
 
-def test_submit_package_dry_run_uploads_the_snapshot(amlrun, workspace: Path) -> None:
-    job = workspace / "packages" / "trainer" / "aml-job.yaml"
-    result = amlrun("submit", "--package", job, "--dry-run", "--compute", "cpu", cwd=workspace)
-    assert result.code == 0, result.text
-    assert "shared/__init__.py" in result.out and "trainer/train.py" in result.out
-    assert ".amlrun/packages/" in result.text
-
-
 def test_shared_folders_from_amlrun_yaml_and_snapshot_limits(amlrun, workspace: Path, tmp_path: Path, write) -> None:
     """`shared:` folders are copied too; a snapshot over AzureML's file limit is warned about by name."""
+    write("repo/amlrun.yaml", "shared: [missing]\n")
+    missing = amlrun("package", workspace / "packages" / "trainer" / "aml-job.yaml", "-o", tmp_path / "pkg")
+    assert missing.code == 2 and "missing" in missing.err and "amlrun.yaml" in missing.err
+
     write("repo/amlrun.yaml", "shared: [common]\n")
     write("repo/common/helpers.py", "X = 1\n")
     dump = workspace / "packages" / "trainer" / "src" / "dump"
@@ -148,7 +151,3 @@ def test_shared_folders_from_amlrun_yaml_and_snapshot_limits(amlrun, workspace: 
     assert result.code == 0, result.text
     assert (tmp_path / "pkg" / "code" / "common" / "helpers.py").is_file()
     assert "AzureML refuses more than 2000 files" in result.err and "code/dump/big.bin" in result.err
-
-    write("repo/amlrun.yaml", "shared: [missing]\n")
-    missing = amlrun("package", workspace / "packages" / "trainer" / "aml-job.yaml", "-o", tmp_path / "pkg")
-    assert missing.code == 2 and "missing" in missing.err and "amlrun.yaml" in missing.err
