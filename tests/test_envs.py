@@ -328,3 +328,47 @@ def test_a_table_parallel_job_in_a_venv_without_pandas_says_so(amlrun, write, en
     result = amlrun("run", job, env=env_vars)
     assert result.code == 1, result.text
     assert "reads an MLTable" in result.text and "has no pandas: add pandas" in result.text
+
+
+FAKE_ENGINE = """#!{python}
+# A container engine stand-in without isolation (no image with Python can be had here): it checks the
+# command line amlrun gives it, then runs the command with only the variables passed by name.
+import os, sys
+args = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(" ".join(args) + "\\n")
+if args[0] != "run":
+    sys.exit(0)  # info, kill
+i, cwd, names = 1, None, []
+while not args[i].startswith("localhost/"):
+    if args[i] in ("-w", "-v", "--name", "--ulimit", "--user", "-e"):
+        cwd = args[i + 1] if args[i] == "-w" else cwd
+        names += [args[i + 1]] if args[i] == "-e" else []
+        i += 2
+    else:
+        i += 1
+env = {{k: os.environ[k] for k in names}}
+env["PATH"] = os.environ["PATH"]
+os.chdir(cwd)
+os.execvpe(args[i + 1], args[i + 1:], env)
+"""
+
+
+def test_parallel_workers_run_through_the_container_engine(amlrun, tmp_path: Path) -> None:
+    from parallel_fixtures import file_job, read_rows
+
+    log = tmp_path / "engine.log"
+    engine = tmp_path / "fake-engine"
+    engine.write_text(FAKE_ENGINE.format(python=sys.executable, log=str(log)))
+    engine.chmod(0o755)
+    job = file_job(tmp_path / "pj", "import os\n\ndef run(mini_batch):\n    print('hello from', os.getpid())\n"
+                   "    return [f'{os.path.basename(f)} {os.environ.get(\"AZUREML_BI_OUTPUT_PATH\") is not None}' "
+                   "for f in mini_batch]\n", files=3, mini_batch_size="1")
+    job.write_text(job.read_text().replace("task:", "task:\n  environment: {image: localhost/tool:1}", 1))
+    result = amlrun("run", job, "--env", "container", "--name", "pj", env={"AMLRUN_CONTAINER_ENGINE": str(engine)})
+    assert result.code == 0, result.text
+    assert sorted(read_rows(tmp_path / "store", "pj")) == [f"f{i:02d}.txt True" for i in range(3)]
+    runs = [line for line in log.read_text().splitlines() if line.startswith("run ")]
+    assert runs and all(" -i --name amlrun-pj-process" in line and "localhost/tool:1" in line for line in runs)
+    printed = "".join(p.read_text() for p in (tmp_path / "store").rglob("process*.stdout.txt"))
+    assert printed.count("hello from") == 3

@@ -21,7 +21,8 @@ from amlrun.envs.resolve import RUNTIME
 from amlrun.errors import AmlrunError
 from amlrun.spec.bindings import Reference, render
 
-__all__ = ["StepOutcome", "announce_environment", "build_process_env", "prepare_environment", "render_command", "run_command_step"]
+__all__ = ["StepOutcome", "announce_environment", "build_process_env", "container_variables", "prepare_environment",
+           "render_command", "run_command_step", "step_mounts"]
 
 
 @dataclass
@@ -97,7 +98,22 @@ def announce_environment(reporter: Reporter, plan: StepPlan, steps: list[str] | 
 
 def container_argv(plan: StepPlan, command: str, cwd: Path, env: dict[str, str], inputs: dict[str, Any],
                    outputs: dict[str, PreparedOutput]) -> list[str]:
-    """The engine command running the step in its image: its folders mounted where the command sees them."""
+    """The engine command running the step in its image: its folders mounted where the command sees them.
+
+    `env` becomes what the engine client gets: ours, plus the step's variables it passes on by name."""
+    passed = container_variables(env)
+    env.clear()
+    env.update({**os.environ, **passed})
+    return plan.environment.container.argv(command, cwd, passed, step_mounts(plan, inputs, outputs))
+
+
+def container_variables(env: dict[str, str]) -> dict[str, str]:
+    """The step's own variables (what differs from amlrun's), for a container; its PATH is the image's."""
+    return {k: v for k, v in env.items() if os.environ.get(k) != v and k not in ("PATH", "VIRTUAL_ENV")}
+
+
+def step_mounts(plan: StepPlan, inputs: dict[str, Any], outputs: dict[str, PreparedOutput]) -> list[tuple[Path, bool]]:
+    """(folder, writable) a step's container needs: its run folder, inputs read-only, outputs, amlrun's runtime."""
     mounts: list[tuple[Path, bool]] = [(plan.run_dir, True), (RUNTIME, False)]
     if plan.data_env.get("AMLRUN_STEPSITE"):
         mounts.append((Path(plan.data_env["AMLRUN_STEPSITE"]), False))
@@ -108,10 +124,7 @@ def container_argv(plan: StepPlan, command: str, cwd: Path, env: dict[str, str],
     for out in outputs.values():
         path = Path(out.local_path)
         mounts.append((path if path.is_dir() else path.parent, True))
-    passed = {k: v for k, v in env.items() if os.environ.get(k) != v and k not in ("PATH", "VIRTUAL_ENV")}
-    env.clear()
-    env.update({**os.environ, **passed})
-    return plan.environment.container.argv(command, cwd, passed, mounts)
+    return mounts
 
 
 def prepare_environment(plan: StepPlan, reporter: Reporter) -> str | None:

@@ -154,7 +154,8 @@ def plan_command_like(node: Node, data: DataContext, run_name: str, run_dir: Pat
             ("code",) if node.definition_source is not node.source else (*node.path, "code"),
             f"code folder {code!r} does not exist (resolved to {code_dir})",
             "`code` is relative to the YAML file that declares it")])
-    env_spec = settings.get("environment") or getattr(definition, "environment", None)
+    env_spec = settings.get("environment") or getattr(definition, "environment", None) or getattr(
+        settings.get("task") or getattr(definition, "task", None), "environment", None)  # a parallel job's
     env_vars = {**(getattr(definition, "environment_variables", None) or {}),
                 **(settings.get("environment_variables") or {})}
     limits = settings.get("limits") or getattr(definition, "limits", None)

@@ -91,8 +91,24 @@ class ContainerSpec:
 
     def argv(self, command: str, cwd: Path, env: dict[str, str], mounts: Iterable[tuple[Path, bool]]) -> list[str]:
         """The engine command line running `command` in the image; `env` must be given to it as its environment."""
+        # bash as AzureML runs commands, when the image has it; sh otherwise (a busybox or distroless image)
+        return [*self._run_args(cwd, env, mounts), self.image, "sh", "-c",
+                'command -v bash >/dev/null 2>&1 && exec bash -c "$0" || exec sh -c "$0"', command]
+
+    def python_argv(self, name: str, script: Path, cwd: Path, env: dict[str, str],
+                    mounts: Iterable[tuple[Path, bool]]) -> list[str]:
+        """The engine command line running `python script` in the image, stdin kept open, as container `name`."""
+        mounts = [*mounts, (script.parent, False)]
+        return [*self._run_args(cwd, env, mounts, ["-i", "--name", name]), self.image, "sh", "-c",
+                'exec "$(command -v python || command -v python3)" "$@"', "python", str(script)]
+
+    def stop(self, name: str) -> None:
+        subprocess.run([find_engine(), "kill", name], capture_output=True)
+
+    def _run_args(self, cwd: Path, env: dict[str, str], mounts: Iterable[tuple[Path, bool]],
+                  extra: list[str] | None = None) -> list[str]:
         engine = find_engine()
-        args = [engine, "run", "--rm", "-w", str(cwd)]
+        args = [engine, "run", "--rm", *(extra or []), "-w", str(cwd)]
         if engine == "podman" and os.geteuid() != 0:
             args.append("--userns=keep-id")
         else:
@@ -110,9 +126,7 @@ class ContainerSpec:
             args += ["-v", f"{text}:{text}" + ("" if writable else ":ro")]
         for name in sorted(env):
             args += ["-e", name]
-        # bash as AzureML runs commands, when the image has it; sh otherwise (a busybox or distroless image)
-        return [*args, self.image, "sh", "-c", 'command -v bash >/dev/null 2>&1 && exec bash -c "$0" || exec sh -c "$0"',
-                command]
+        return args
 
 
 def container_plan(spec: Any, base_dir: Path, choice: Any, mapped: str | None = None) -> Any:

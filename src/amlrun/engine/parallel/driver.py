@@ -47,6 +47,10 @@ class WorkerSpec:
     amlrun_importable: bool = True  # False in a job venv: tables are then partitioned in the driver
     launch: list[str] | None = None  # argv instead of `python worker.py` (a debugger's launcher); no zygote
     foreground: bool = False  # the worker keeps the terminal's stdin/stdout/stderr (pdb)
+    # In a container: (worker name, its variables) -> the engine command starting worker.py inside, which
+    # then talks over its stdin/stdout; `stop(name)` ends that container.
+    launcher: Callable[[str, dict[str, str]], list[str]] | None = None
+    stop: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -157,6 +161,11 @@ class _Driver:
             if self.zygote is not None and self.zygote.alive:
                 with contextlib.suppress(OSError):
                     proc = self.zygote.spawn(name, [to_worker_r, from_worker_w, out.fileno(), err.fileno()])
+            if proc is None and self.spec.launcher is not None:
+                env["AMLRUN_PRS_STDIO_LOG"] = str(out_dir / f"{name}.stdout.txt")
+                env.pop("AMLRUN_PRS_FDS")
+                proc = subprocess.Popen(self.spec.launcher(name, env), env={**os.environ, **env}, stdin=to_worker_r,
+                                        stdout=from_worker_w, stderr=err, start_new_session=True)
             if proc is None:
                 quiet = not self.spec.foreground
                 proc = subprocess.Popen(self.spec.launch or [self.spec.python, str(WORKER_SCRIPT)], env=env,
@@ -172,6 +181,8 @@ class _Driver:
 
     def _kill(self, worker: _Worker) -> None:
         alive = worker.proc.poll() is None
+        if alive and self.spec.stop is not None:
+            self.spec.stop(worker.name)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(worker.proc.pid, signal.SIGKILL)  # the worker and the tools it started (its session)
         if alive:  # never signal a pid that was already reaped (it may belong to someone else by now)
@@ -352,7 +363,7 @@ class _Driver:
         return reader
 
     def run(self, request: PartitionRequest) -> DriverResult:
-        if fork_supported() and self.spec.launch is None:
+        if fork_supported() and self.spec.launch is None and self.spec.launcher is None:
             with contextlib.suppress(OSError):
                 self.zygote = Zygote(self.spec.python, self.spec.env, self.spec.config,
                                      self.spec.logs.parent / "sys" / "zygote.txt", self.spec.config["code_dir"])

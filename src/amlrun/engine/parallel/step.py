@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 import shutil
 import threading
@@ -18,10 +19,12 @@ from amlrun.data.staging import MaterializedInput, materialize_input
 from amlrun.engine.command_step import (
     StepOutcome,
     build_process_env,
+    container_variables,
     prepare_environment,
     render_command,
     stage_step,
     staging_failure,
+    step_mounts,
 )
 from amlrun.engine.events import LoggingReporter, Reporter
 from amlrun.engine.parallel.driver import WorkerSpec, drive
@@ -29,6 +32,7 @@ from amlrun.engine.parallel.journal import Journal
 from amlrun.engine.parallel.partition import PartitionRequest
 from amlrun.engine.parallel.plan import ParallelSettings, apply_prs_flags
 from amlrun.engine.parallel.progress import ProgressView
+from amlrun.engine.parallel.spawn import WORKER_SCRIPT
 from amlrun.engine.parallel.summary import append_error_log, write_summary
 from amlrun.engine.plan import StepPlan
 from amlrun.errors import AmlrunError, DataError
@@ -87,6 +91,10 @@ def _debugged(spec: WorkerSpec, plan: StepPlan, reporter: Reporter) -> WorkerSpe
                                launch=worker_launch(spec.python, WORKER_SCRIPT, plan.debug))
 
 
+def _container_name(plan: StepPlan, worker: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"amlrun-{plan.run_name}-{worker}")
+
+
 def forget_mini_batches(plan: StepPlan) -> None:
     """Make the next run of this step start over: its input changed, so earlier mini-batches no longer apply.
 
@@ -111,10 +119,6 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
     settings = ParallelSettings.from_dict(plan.parallel)
     step = plan.name if plan.node is not None and plan.run_dir.parent.name == "steps" else None
     failure = prepare_environment(plan, reporter)
-    if failure is None and plan.environment.container is not None:
-        failure = ("a parallel step cannot run in a container yet (its workers talk to amlrun over pipes)\n"
-                   "hint: run it with --env auto (a venv from the image's pip lines) or map this step to `host` or "
-                   "`{venv: ...}` in amlrun.yaml `environments:`")
     if failure is not None:
         return StepOutcome("Failed", error=failure, duration=time.monotonic() - started)
     try:
@@ -163,8 +167,15 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
             "AMLRUN_PRS_LOGGING_LEVEL": settings.logging_level,
         })
         input_type = plan.inputs[settings.input_data].type
+        container = plan.environment.container
+        mounts = step_mounts(plan, inputs, outputs) if container is not None else []
         spec = WorkerSpec(python=plan.environment.python, env=env, logs=logs / "user",
-                          amlrun_importable=plan.environment.amlrun_importable, config={
+                          amlrun_importable=plan.environment.amlrun_importable,
+                          launcher=None if container is None else lambda name, worker_env: container.python_argv(
+                              _container_name(plan, name), WORKER_SCRIPT, code_dir, container_variables(worker_env),
+                              mounts),
+                          stop=None if container is None else lambda name: container.stop(_container_name(plan, name)),
+                          config={
             "code_dir": str(code_dir), "entry_script": settings.entry_script, "argv": argv,
             "header": settings.append_row_dataframe_header, "dataset": settings.input_data,
             "tabular": input_type == "mltable",

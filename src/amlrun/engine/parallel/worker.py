@@ -287,6 +287,15 @@ def main() -> int:
     config = json.loads(os.environ["AMLRUN_PRS_CONFIG"])
     if os.environ.get("AMLRUN_PRS_ZYGOTE_FD"):
         return zygote(config, int(os.environ.pop("AMLRUN_PRS_ZYGOTE_FD")))
+    if os.environ.get("AMLRUN_PRS_STDIO_LOG"):  # in a container: the driver talks over stdin/stdout
+        read_fd, write_fd = os.dup(0), os.dup(1)
+        log = os.open(os.environ["AMLRUN_PRS_STDIO_LOG"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.close(log)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        return serve(config, read_fd, write_fd)
     read_fd, write_fd = (int(x) for x in os.environ["AMLRUN_PRS_FDS"].split(","))
     return serve(config, read_fd, write_fd)
 
