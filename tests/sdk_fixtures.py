@@ -46,6 +46,10 @@ def make_pipeline():
     return training(files=Input(type="uri_folder", path=str(HERE / "files")))
 
 
+def remote_pipeline():
+    return training(files=Input(type="uri_folder", path="azureml://datastores/workspaceblobstore/paths/files/"))
+
+
 def broken_pipeline():
     return broken(n=2)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -62,11 +63,10 @@ def test_dry_run_of_a_target_is_the_body_of_submitting_the_object(amlrun, sdk_pr
     printed = json.loads(result.out.split("\n", 1)[1].split("\n# code snapshot")[0])
 
     monkeypatch.chdir(sdk_project)
-    import build
-
     from amlrun.azureml.compile import request_body
+    from amlrun.azureml.sdk_jobs import load_target
 
-    job = build.make_pipeline()
+    job = load_target("build.py:make_pipeline").job  # built again, in this process
     job.name = "same_job"
     assert printed == request_body(job)
     assert printed["properties"]["jobs"]["score"]["type"] == "parallel"
@@ -106,3 +106,33 @@ def test_importing_amlrun_and_its_pytest_plugin_stays_light(tmp_path: Path) -> N
     env = {**os.environ, "PYTHONPATH": str(Path(amlrun.__file__).parents[1])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_submitting_a_target_sends_what_submitting_the_object_sends(sdk_project: Path, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    from amlrun.azureml.sdk_jobs import load_target
+    from amlrun.azureml.sdk_local import sdk_run_request
+    from amlrun.azureml.submit import SubmitRequest, submit_job
+    from amlrun.engine.runner import RunRequest
+    from submit_fixtures import FakeAzureML, FakeCredential
+
+    monkeypatch.chdir(sdk_project)
+    workspace = {"subscription": "sub-0000", "resource_group": "rg-test", "workspace": "ws-test"}
+    sdk = load_target("build.py:remote_pipeline")  # no local data to upload (only code, which the fake knows)
+    dump = sdk_run_request(sdk, RunRequest(file=Path("build.py"), store_root=tmp_path), validate=False).file
+    via_amlrun = FakeAzureML()
+    submit_job(SubmitRequest(file=dump, sdk=sdk, name="same_job", **workspace), credential=FakeCredential(),
+               transport=via_amlrun.transport(), out=lambda _: None, err=lambda _: None)
+
+    from azure.ai.ml import MLClient
+
+    job = load_target("build.py:remote_pipeline").job  # a fresh import: the SDK resolves components in place
+    job.name = "same_job"
+    direct = FakeAzureML()
+    MLClient(FakeCredential(), "sub-0000", "rg-test", "ws-test", transport=direct.transport()).jobs.create_or_update(job)
+    def sent(fake: FakeAzureML) -> list[str]:  # the SDK names each code upload with a fresh uuid (and
+        uuid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # anonymous components by hash)
+        return [re.sub(uuid, "<uuid>", f"{c.method} {c.path} {json.dumps(c.body)}") for c in fake.calls]
+
+    assert sent(via_amlrun) == sent(direct) and via_amlrun.sequence[-1] == "PUT ~/jobs/same_job"
+    assert via_amlrun.jobs["same_job"]["properties"]["jobs"]["score"]["type"] == "parallel"
