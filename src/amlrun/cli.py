@@ -125,8 +125,9 @@ def run(job: str, overrides: tuple[str, ...], name: str | None, max_parallel: in
         debug_port: int = 5678) -> None:
     """Run a job file (command, pipeline or parallel) locally.
 
-    JOB may also name Python that builds the job with azure-ai-ml: `build.py:make_pipeline` or
-    `package.module:make_pipeline` (a function returning the job, or a job variable).
+    Instead of a file, MODULE:FN names Python that builds the job with azure-ai-ml:
+    `build.py:make_pipeline` or `package.module:make_pipeline` (a function returning the job, or a job
+    variable); it runs as the SDK serialises it.
     """
     from amlrun.engine.runner import RunRequest, run_job
 
@@ -275,8 +276,8 @@ def datastores(store_root: Path | None) -> None:
 def submit(job: str, overrides: tuple[str, ...], packaged: bool = False, **options: object) -> None:
     """Submit a job file to AzureML, validated first (or show it with --dry-run).
 
-    JOB may also be `build.py:make_pipeline`: the azure-ai-ml job it builds is sent as
-    `MLClient.jobs.create_or_update(job)` would send it.
+    Instead of a file, MODULE:FN (`build.py:make_pipeline`) names Python that builds the job with
+    azure-ai-ml: it is sent as `MLClient.jobs.create_or_update(job)` would send it.
     """
     from amlrun.azureml.submit import SubmitRequest, submit_job
 
