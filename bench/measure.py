@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["ROOT", "Goal", "Timed", "alternate", "amlrun", "env", "report", "run_tree", "timed"]
 
@@ -42,6 +43,7 @@ class Timed:
     seconds: float
     peak_mb: float
     stdout: str = ""
+    cpu: float = 0.0  # user + system seconds of the whole process tree (what a busy machine does not inflate)
 
 
 def _tree_rss_kb(root_pid: int) -> int:
@@ -71,6 +73,7 @@ def run_tree(args: Sequence[str], *, cwd: Path | None = None, environ: dict[str,
              sample_memory: bool = False, check: bool = True) -> Timed:
     """Run a command to its end; with `sample_memory`, sample its process tree's RSS every 20 ms."""
     peak = [0]
+    before = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen(list(args), cwd=cwd, env=environ or env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -90,7 +93,14 @@ def run_tree(args: Sequence[str], *, cwd: Path | None = None, environ: dict[str,
         sampler.join()
     if check and proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-4000:]}")
-    return Timed(seconds, peak[0] / 1024, out)
+    return Timed(seconds, peak[0] / 1024, out, _children_cpu() - before)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -99,11 +109,11 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def alternate(repeat: int, *sides: Callable[[], float]) -> list[list[float]]:
-    """Call each side in turn `repeat` times (after one warm-up round); their seconds, side by side."""
+def alternate(repeat: int, *sides: Callable[[], Any]) -> list[list[Any]]:
+    """Call each side in turn `repeat` times (after one warm-up round); their results, side by side."""
     for side in sides:
         side()
-    results: list[list[float]] = [[] for _ in sides]
+    results: list[list[Any]] = [[] for _ in sides]
     for _ in range(repeat):
         for i, side in enumerate(sides):
             results[i].append(side())

@@ -52,19 +52,24 @@ def main() -> None:
     environ = env(AMLRUN_HOME=str(work / "home"))
     goals = []
 
-    def run(*cmd: str) -> float:
-        return run_tree(list(cmd), cwd=work, environ=environ).seconds
+    cpu: dict[str, list[float]] = {}
+
+    def run(*cmd: str, tag: str = "") -> float:
+        timed = run_tree(list(cmd), cwd=work, environ=environ)
+        cpu.setdefault(tag, []).append(timed.cpu)
+        return timed.seconds
 
     # 1. an unchanged pipeline: every step Reused
     reused = work / "reused.yml"
     reused.write_text(chain_yaml(args.reused_steps))
     first = run(*amlrun("run", str(reused)))
-    bare, ours = alternate(args.repeat, lambda: run("python3", "-c", "pass"),
-                           lambda: run(*amlrun("run", str(reused))))
+    bare, ours = alternate(args.repeat, lambda: run("python3", "-c", "pass", tag="pass"),
+                           lambda: run(*amlrun("run", str(reused)), tag="reused"))
     goals.append(Goal(f"unchanged {args.reused_steps}-step pipeline, all Reused (whole process)",
                       *median_min(ours), 0.5, unit="s",
                       note=f"first run (every step runs) {first:.2f}s; python -c pass "
-                           f"{statistics.median(bare) * 1000:.0f} ms"))
+                           f"{statistics.median(bare) * 1000:.0f} ms; CPU of the reused run "
+                           f"{statistics.median(cpu['reused']) * 1000:.0f} ms"))
 
     # 2. forced chains: the slope per step, amlrun vs bash
     short, long = 5, 25
@@ -73,19 +78,24 @@ def main() -> None:
         file.write_text(chain_yaml(n))
 
     def bash_loop(n: int) -> float:
-        return run("bash", "-c", f"for i in $(seq {n}); do bash -c {STEP!r}; done")
+        return run("bash", "-c", f"for i in $(seq {n}); do bash -c {STEP!r}; done", tag=f"bash{n}")
 
     a_short, a_long, b_short, b_long = alternate(
-        args.repeat, lambda: run(*amlrun("run", str(files[short]), "--force-rerun")),
-        lambda: run(*amlrun("run", str(files[long]), "--force-rerun")),
+        args.repeat, lambda: run(*amlrun("run", str(files[short]), "--force-rerun"), tag=f"amlrun{short}"),
+        lambda: run(*amlrun("run", str(files[long]), "--force-rerun"), tag=f"amlrun{long}"),
         lambda: bash_loop(short), lambda: bash_loop(long))
+
+    def slope(tag: str) -> float:
+        return (statistics.median(cpu[f"{tag}{long}"]) - statistics.median(cpu[f"{tag}{short}"])) / (long - short)
+
     per_step = [((al - as_) - (bl - bs)) / (long - short)
                 for as_, al, bs, bl in zip(a_short, a_long, b_short, b_long, strict=True)]
     amlrun_slope = statistics.median((al - as_) / (long - short) for as_, al in zip(a_short, a_long, strict=True))
     bash_slope = statistics.median((bl - bs) / (long - short) for bs, bl in zip(b_short, b_long, strict=True))
     goals.append(Goal("forced chain: per-step overhead over bash -c", *median_min(per_step), 0.005, unit="s",
                       note=f"per step: amlrun {amlrun_slope * 1000:.1f} ms, bash -c {bash_slope * 1000:.1f} ms; "
-                           f"{long}-step chain {statistics.median(a_long):.2f}s whole process"))
+                           f"{long}-step chain {statistics.median(a_long):.2f}s whole process; CPU per step: "
+                           f"amlrun {slope('amlrun') * 1000:.1f} ms, bash -c {slope('bash') * 1000:.1f} ms"))
 
     # 3. fan-out vs xargs -P
     width, cores = 8, os.cpu_count() or 2
