@@ -171,9 +171,10 @@ def check(files: tuple[Path, ...], overrides: tuple[str, ...], no_sdk: bool) -> 
     problems = list(dict.fromkeys(problems))  # a component checked alone and via its pipeline reports once
     for note in notes:
         click.echo(f"note: {note.render()}", err=True)
-    for problem in problems:
-        click.echo(problem.render())
     if problems:
+        from amlrun.errors import render_problems
+
+        click.echo(render_problems(problems))
         click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found", err=True)
         sys.exit(2)
     click.echo(f"ok: {len(files)} file{'s' if len(files) != 1 else ''} valid", err=True)

@@ -24,7 +24,19 @@ __all__ = [
     "SpecError",
     "SubmitError",
     "UsageError",
+    "render_problems",
 ]
+
+MAX_PROBLEMS_SHOWN = 50
+"""A hostile or badly broken file can hold thousands of problems; the first ones are what to fix."""
+
+
+def render_problems(problems: list[Problem]) -> str:
+    """One line per problem, the first MAX_PROBLEMS_SHOWN of them, then how many more there are."""
+    lines = [p.render() for p in problems[:MAX_PROBLEMS_SHOWN]]
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        lines.append(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more (fix these first; they often cause the rest)")
+    return "\n".join(lines)
 
 
 class AmlrunError(Exception):
@@ -71,7 +83,7 @@ class SpecError(AmlrunError):
         super().__init__(f"{n} problem{'s' if n != 1 else ''} found")
 
     def render(self) -> str:
-        return "\n".join(p.render() for p in self.problems)
+        return render_problems(self.problems)
 
 
 class UsageError(AmlrunError):

@@ -62,6 +62,24 @@ def _component_problems(path: Path) -> list[Problem]:
     return problems_from_findings(validation_findings(component), source, None, [])
 
 
+def _planning_problems(path: Path, overrides: list[Override]) -> list[Problem]:
+    """A job file is planned as `run` would plan it: a URI or datastore run would refuse fails `check` too."""
+    from amlrun.spec.azmlops import is_azmlops
+    from amlrun.spec.check import load_checked_job, looks_like_component
+    from amlrun.spec.source import read_yaml
+
+    data = read_yaml(path).data
+    if looks_like_component(data) and not is_azmlops(data):
+        return []
+    from amlrun.engine.dry_plan import plan_problems
+
+    try:
+        node = load_checked_job(path, overrides)
+    except SpecError as exc:
+        return exc.problems
+    return plan_problems(node, path)
+
+
 def check_files(paths: list[Path], overrides: list[Override], use_sdk: bool = True
                 ) -> tuple[list[Problem], list[Problem]]:
     """(problems, notes) for every file: amlrun's checks, then azure-ai-ml's verdict (cached) on what passed."""
@@ -71,6 +89,8 @@ def check_files(paths: list[Path], overrides: list[Override], use_sdk: bool = Tr
     notes: list[Problem] = []
     for path in paths:
         found, said, files = check_file_with_notes(path, overrides)
+        if not found and not said:  # (a step that runs on AzureML only is not planned here)
+            found = _planning_problems(path, overrides)
         if not found and use_sdk:
             found = cached_sdk_problems(files, overrides, lambda path=path: sdk_problems(path, overrides))
         problems.extend(found)

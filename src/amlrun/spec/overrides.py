@@ -13,6 +13,8 @@ __all__ = ["Override", "apply_overrides", "near_misses", "parse_override"]
 
 Override = tuple[str, Any]
 
+MAX_PARTS = 32
+
 
 def parse_override(text: str) -> Override:
     """`inputs.epochs=3` -> ("inputs.epochs", 3). Values are read as YAML scalars (3, true, 'a b')."""
@@ -23,14 +25,26 @@ def parse_override(text: str) -> Override:
             f"--set {text!r} is not of the form path=value",
             hint="write it like `--set inputs.epochs=3` or `--set environment_variables.DEBUG=1`",
         )
+    if key.count(".") >= MAX_PARTS:
+        raise UsageError(f"--set path {key[:60]}... has {key.count('.') + 1} parts; no job field is nested "
+                         f"more than {MAX_PARTS} deep", hint="check the path, e.g. `--set jobs.train.inputs.lr=0.1`")
     return key, _scalar(raw.strip())
 
 
 def _scalar(raw: str) -> Any:
     """YAML 1.2 core scalars only: `yes`/`on` stay strings (YAML 1.1 would make them booleans)."""
     if raw.startswith(("{", "[")):
+        from amlrun.errors import SpecError
+        from amlrun.spec.yaml_bounds import check_yaml_bounds
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         try:
-            return yaml.safe_load(raw)
+            check_yaml_bounds(raw, "--set", loader)
+        except SpecError as exc:
+            raise UsageError(f"--set value {raw[:40]!r}...: {exc.problems[0].message}",
+                             hint="give a small mapping or list, e.g. `--set 'tags={a: 1}'`") from None
+        try:
+            return yaml.load(raw, Loader=loader)
         except yaml.YAMLError:
             return raw
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":

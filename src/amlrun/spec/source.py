@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from amlrun.errors import Problem, SpecError
+from amlrun.spec.yaml_bounds import check_yaml_bounds
 
 __all__ = ["VALUE", "FieldPath", "SourceMap", "SpecSource", "format_path", "read_yaml"]
 
@@ -173,8 +174,10 @@ def read_yaml(path: str | Path, duplicates: list[Problem] | None = None, *, empt
                                  "check the file's permissions")]) from None
     smap.text = text
     loader = None
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 4x faster
+    check_yaml_bounds(text, display, loader_class)  # an alias bomb is refused before it is built
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when present: 4x faster
+        loader = loader_class(text)
         node = loader.get_single_node()
         data = _Builder(loader, smap, duplicates).build(node, ()) if node is not None else None
     except yaml.MarkedYAMLError as exc:

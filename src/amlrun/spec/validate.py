@@ -13,6 +13,7 @@ from typing import Any
 
 from amlrun.errors import Problem, SpecError
 from amlrun.spec.bindings import BINDING_RE, OPTIONAL_RE, is_pure_binding, parse_reference
+from amlrun.spec.hazards import hazard_problems
 from amlrun.spec.loader import Node
 from amlrun.spec.source import FieldPath, SourceMap
 
@@ -28,6 +29,7 @@ def validate_node(root: Node) -> None:
 def collect_problems(root: Node) -> list[Problem]:
     problems: list[Problem] = []
     _check(root, None, problems)
+    problems.extend(p for node in root.walk() for p in hazard_problems(node))
     # the same component file used by several steps reports once
     unique = list(dict.fromkeys(problems))
     return unique
