@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from amlrun import __version__
-from amlrun.errors import AmlrunError, UsageError
+from amlrun.errors import AmlrunError, UsageError, scrub_secrets
 
 __all__ = ["main"]
 
@@ -174,7 +174,7 @@ def check(files: tuple[Path, ...], overrides: tuple[str, ...], no_sdk: bool) -> 
     if problems:
         from amlrun.errors import render_problems
 
-        click.echo(render_problems(problems))
+        click.echo(scrub_secrets(render_problems(problems)))
         click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found", err=True)
         sys.exit(2)
     click.echo(f"ok: {len(files)} file{'s' if len(files) != 1 else ''} valid", err=True)
@@ -298,14 +298,6 @@ def submit(job: str, overrides: tuple[str, ...], packaged: bool = False, **optio
     sys.exit(result.exit_code)
 
 
-def _scrub(text: str) -> str:
-    """An unexpected error's text with anything shaped like a storage secret replaced by ***."""
-    import re
-
-    return re.sub(r"(?i)\b(sig|accountkey|sharedaccesssignature|password|client_secret|secret)=([^&;\s'\"]+)",
-                  r"\1=***", text)
-
-
 def main() -> None:
     """Entry point: map amlrun's errors to a paragraph on stderr and an exit code."""
     try:
@@ -329,6 +321,6 @@ def main() -> None:
 
         if os.environ.get("AMLRUN_DEBUG"):
             raise
-        click.echo(f"error: internal error: {type(exc).__name__}: {_scrub(str(exc))}\n"
+        click.echo(f"error: internal error: {type(exc).__name__}: {scrub_secrets(str(exc))}\n"
                    "hint: this is a bug in amlrun; rerun with AMLRUN_DEBUG=1 to see the traceback", err=True)
         sys.exit(1)

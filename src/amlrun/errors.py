@@ -13,6 +13,7 @@ Every error carries a `hint` telling the user what to do next.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = [
@@ -25,7 +26,21 @@ __all__ = [
     "SubmitError",
     "UsageError",
     "render_problems",
+    "scrub_secrets",
 ]
+
+_SECRET_PARAM = re.compile(
+    r"(?i)(\b(?:sig|signature|accountkey|sharedaccesssignature|sharedaccesskey|password|client_secret|secret)"
+    r"|[?&](?:access_token|token|sas|sas_token|key))=([^&;\s'\"<>()]+)")
+
+
+def scrub_secrets(text: str) -> str:
+    """`text` with every value shaped like a credential (a SAS `sig=`, `AccountKey=`, a password) as `***`.
+
+    Applied to everything amlrun prints as an error and everything it stores in a run record, so a
+    URL carrying a SAS token never lands in a log, the index or record.json, wherever it came from.
+    """
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text) if "=" in text else text
 
 MAX_PROBLEMS_SHOWN = 50
 """A hostile or badly broken file can hold thousands of problems; the first ones are what to fix."""
@@ -53,7 +68,7 @@ class AmlrunError(Exception):
         text = f"error: {self.message}"
         if self.hint:
             text += f"\nhint: {self.hint}"
-        return text
+        return scrub_secrets(text)
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,7 @@ class SpecError(AmlrunError):
         super().__init__(f"{n} problem{'s' if n != 1 else ''} found")
 
     def render(self) -> str:
-        return render_problems(self.problems)
+        return scrub_secrets(render_problems(self.problems))
 
 
 class UsageError(AmlrunError):

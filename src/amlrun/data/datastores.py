@@ -17,7 +17,7 @@ from typing import Any
 from amlrun.data.secrets import credential_kind, redact, secret_values
 from amlrun.data.stepsite.amlrun_datastore_credentials import CredentialMissing, blob_filesystem_kwargs
 from amlrun.data.uris import StorageUri
-from amlrun.errors import DataError
+from amlrun.errors import DataError, scrub_secrets
 
 __all__ = ["BlobDatastore", "Datastore", "LocalDatastore", "credential_kind", "redact", "secret_values"]
 
@@ -59,7 +59,7 @@ class BlobDatastore:
     def describe(self) -> str:
         where = self.endpoint or (f"https://{self.account_name}.blob.core.windows.net" if self.account_name
                                   else "(account from the connection string)")
-        return f"{where}/{self.container_name} ({credential_kind(self.credential)})"
+        return scrub_secrets(f"{where}/{self.container_name} ({credential_kind(self.credential)})")
 
     def public(self) -> dict[str, Any]:
         return {"type": "azure_blob", "account_name": self.account_name, "container_name": self.container_name,

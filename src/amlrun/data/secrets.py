@@ -9,6 +9,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from amlrun.errors import scrub_secrets
+
 __all__ = ["credential_kind", "redact", "secret_values"]
 
 
@@ -43,4 +45,4 @@ def secret_values(datastores: Iterable[Any]) -> list[str]:
 def redact(text: str, datastores: Iterable[Any]) -> str:
     for value in sorted(secret_values(datastores), key=len, reverse=True):
         text = text.replace(value, "***")
-    return text
+    return scrub_secrets(text)

@@ -18,7 +18,7 @@ from amlrun.engine.plan import StepPlan
 from amlrun.engine.process import run_shell
 from amlrun.engine.snapshot import take_snapshot
 from amlrun.envs.resolve import RUNTIME
-from amlrun.errors import AmlrunError
+from amlrun.errors import AmlrunError, scrub_secrets
 from amlrun.spec.bindings import Reference, render
 
 __all__ = ["StepOutcome", "announce_environment", "build_process_env", "container_variables", "prepare_environment",
@@ -184,7 +184,7 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
         return StepOutcome("Failed", error=error, duration=time.monotonic() - started)
     except Exception as exc:  # a storage SDK's own error: the run ends Failed, never stuck in Running
         return StepOutcome("Failed", error=staging_failure(plan, exc), duration=time.monotonic() - started)
-    (plan.run_dir / "command.sh").write_text(command + "\n")
+    (plan.run_dir / "command.sh").write_text(scrub_secrets(command) + "\n")  # a record for people, not what runs
     env = build_process_env(plan, inputs, outputs)
     argv = container_argv(plan, command, cwd, env, inputs, outputs) if plan.environment.container else None
     if plan.debug is not None:

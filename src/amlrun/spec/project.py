@@ -155,6 +155,7 @@ def validate_config_source(source: SpecSource) -> list[Problem]:
             continue
         if section in data and data[section] is not None and not isinstance(data[section], dict):
             problems.append(smap.problem((section,), f"`{section}` must be a mapping", "write `name: value` entries"))
+    problems.extend(_credentials_in_urls(source))
     datastores = data.get("datastores") or {}
     if isinstance(datastores, dict):
         for name, spec in datastores.items():
@@ -211,6 +212,33 @@ def _absolute_environments(source: SpecSource) -> dict[str, Any]:
             if kind == "venv" or (kind == "container" and candidate.exists()):
                 entry = {kind: str(candidate.resolve())}
         found[str(name)] = entry
+    return found
+
+
+_URL_CREDENTIAL = re.compile(r"(?i)[?&;](sig|signature|sv|se|sp|skoid|token|access_token|sas|key|code)="
+                             r"|accountkey=|sharedaccesssignature=")
+
+
+def _credentials_in_urls(source: SpecSource) -> list[Problem]:
+    """A SAS token (or key) written into a URL anywhere in amlrun.yaml: refused like any inline secret."""
+    found: list[Problem] = []
+
+    def walk(value: Any, at: tuple[str | int, ...]) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*at, str(key)))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*at, index))
+        elif isinstance(value, str) and _URL_CREDENTIAL.search(value):
+            env = f"{(at[1] if len(at) > 1 else 'STORE')}_SAS".upper()
+            found.append(source.source_map.problem(
+                at, "a URL carrying a credential (a SAS token or key in its query string) is refused: secrets "
+                "never go in amlrun.yaml", f"write the URL without `?...`, put the token in an environment "
+                f"variable (export {env}='sv=...') and name it: `credential: {{sas_token_env: {env}}}`",
+                at_value=True))
+
+    walk(source.data, ())
     return found
 
 

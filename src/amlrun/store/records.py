@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from amlrun.errors import RunError, UsageError
+from amlrun.errors import RunError, UsageError, scrub_secrets
 
 __all__ = ["RunRecord", "RunStore", "TERMINAL_STATES", "find_store_root", "refuse_file_as_store"]
 
@@ -216,8 +216,7 @@ class RunStore:
 
     def save(self, record: RunRecord, write_json: bool = True) -> None:
         """Index the record; `write_json=False` skips record.json for short-lived states (hot paths)."""
-        row = _fields(record)
-        row["extra"] = json.dumps(record.extra, default=str)
+        row = _row(record)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._connect() as db:
@@ -227,18 +226,14 @@ class RunStore:
         run_dir = Path(record.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / "record.json.tmp"
-        tmp.write_text(json.dumps(_fields(record), indent=2, default=str))
+        tmp.write_text(scrub_secrets(json.dumps(_fields(record), indent=2, default=str)))
         os.replace(tmp, run_dir / "record.json")
 
     def save_many(self, records: list[RunRecord]) -> None:
         """Index several new records in one transaction (no record.json: they follow with results)."""
         if not records:
             return
-        rows = []
-        for record in records:
-            row = _fields(record)
-            row["extra"] = json.dumps(record.extra, default=str)
-            rows.append(row)
+        rows = [_row(record) for record in records]
         cols = ", ".join(rows[0])
         marks = ", ".join("?" for _ in rows[0])
         with self._connect() as db:
@@ -277,8 +272,7 @@ class RunStore:
 
     def create(self, record: RunRecord) -> None:
         """Index a new run; a UsageError if its name is taken (also by a concurrent run)."""
-        row = _fields(record)
-        row["extra"] = json.dumps(record.extra, default=str)
+        row = _row(record)
         try:
             with self._connect() as db:
                 db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
@@ -305,6 +299,16 @@ class RunStore:
             db.row_factory = sqlite3.Row
             rows = db.execute(f"SELECT * FROM runs {where} ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
         return [_to_record(r) for r in rows]
+
+
+def _row(record: RunRecord) -> dict[str, Any]:
+    """The index row of a record; text that could carry a credential (errors, URIs, commands) scrubbed."""
+    row = _fields(record)
+    row["extra"] = scrub_secrets(json.dumps(record.extra, default=str))
+    for key in ("error", "spec_path"):
+        if isinstance(row[key], str):
+            row[key] = scrub_secrets(row[key])
+    return row
 
 
 @contextmanager
