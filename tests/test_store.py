@@ -118,8 +118,8 @@ def test_logs_follow_ends_when_the_amlrun_running_the_job_was_killed(write, stor
         run.wait(timeout=30)
         followed = amlrun("logs", "killed", "-f", timeout=60)
         assert followed.code == 1 and "started" in followed.out  # the run did not succeed: nor does `logs -f`
-        assert "is gone; the run will not finish" in followed.err and "killed ended Orphaned" in followed.err
-        assert "Running (but its amlrun process is gone)" in amlrun("show", "killed").out
+        assert "is gone; the run will not finish" in followed.err and "killed ended Failed (orphaned)" in followed.err
+        assert "Failed (orphaned)" in amlrun("show", "killed").out
     finally:
         if run.poll() is None:
             run.kill()

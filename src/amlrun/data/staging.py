@@ -14,14 +14,15 @@ Inputs
   written back after the step.
 
 Outputs
-- `rw_mount` (the default) on a local datastore: the step writes in place, as a mount would; what a
-  failed step wrote stays there (as in the service) and the run record says the step failed.
-- `upload` (any datastore) and `rw_mount` on a blob datastore: the step writes to a staging folder
-  under the store, published (moved or uploaded) only when the step succeeds; rw_mount is mirrored
-  once at the end, not live. The staging folder is named after the destination and the step run
-  writing it (two steps sharing one destination never share a staging folder). A command step starts
-  from an empty one; a resumed parallel step continues with what it had written. A failed step's
-  files stay there, marked `FAILED`, and never reach the destination.
+- `rw_mount` (the default) and `upload`, on any datastore: the step writes to a staging folder under
+  the store, published (moved or uploaded) only when the step succeeds, so a failed, killed or
+  orphaned step never leaves a partial output where downstream steps and users read it. The staging
+  folder is named after the destination and the step run writing it (two steps sharing one
+  destination never share a staging folder). A command step starts from an empty one (a resumed
+  step never mixes an earlier attempt's files in); a resumed parallel step continues with what it
+  had written. A failed step's files stay there, marked `FAILED`, and never reach the destination
+  (on a nearly full disk they are removed instead).
+- `direct` on a local path: the path itself.
 """
 
 from __future__ import annotations
@@ -90,21 +91,70 @@ class MaterializedInput:
     cache: ObjectCache | None = None
     after: Callable[[], None] | None = None
     stats: TransferStats | None = None
+    ctimes: dict[str, int] = field(default_factory=dict)  # of each view file once the view was built
+    sources: dict[str, tuple[Path, int, int]] = field(default_factory=dict)  # local: (source, size, mtime_ns)
 
     def verify(self) -> list[str]:
-        """Files of a read-only input the step changed, added or removed (as `<input>/<path>`)."""
+        """Files of a read-only input the step changed, added or removed (as `<input>/<path>`).
+
+        Size and mtime catch most writes; a write that keeps the size and sets the mtime back still
+        moves the inode's ctime, which no process can set. A moved ctime alone is not proof (another
+        run linking the same cached object moves it too), so those files are compared with their
+        source; a cached object that cannot be proven intact is dropped, never served again.
+        """
         if self.after is not None:
             self.after()
         if self.view is None or self.expected is None:
             return []
         actual = scan(self.view) if self.view.exists() else {}
-        changed = sorted(rel for rel in set(actual) | set(self.expected) if actual.get(rel) != self.expected.get(rel))
+        changed = {rel for rel in set(actual) | set(self.expected) if actual.get(rel) != self.expected.get(rel)}
+        doubtful = set()
+        for rel, before in self.ctimes.items():
+            if rel in changed or rel not in actual:
+                continue
+            try:
+                moved = (self.view / rel if self.view.is_dir() else self.view).stat().st_ctime_ns != before
+            except OSError:
+                moved = True
+            if moved:
+                verdict = self._same_as_source(rel)
+                if verdict is False:
+                    changed.add(rel)
+                elif verdict is None:
+                    doubtful.add(rel)
         if self.cache is not None:
-            for rel in changed:
+            for rel in changed | doubtful:
                 if rel in self.keys:
                     self.cache.discard(self.keys[rel])
         _remove_tree(self.view)
-        return [f"{self.name}/{rel}" for rel in changed]
+        return [f"{self.name}/{rel}" for rel in sorted(changed)]
+
+    def _same_as_source(self, rel: str) -> bool | None:
+        """Whether a view file still holds its source's bytes; None when the source cannot tell (remote, changed)."""
+        import filecmp
+
+        if rel not in self.sources or self.view is None:
+            return None
+        source, size, mtime = self.sources[rel]
+        try:
+            st = source.stat()
+            if (st.st_size, st.st_mtime_ns) != (size, mtime):
+                return None
+            return filecmp.cmp(self.view / rel if self.view.is_dir() else self.view, source, shallow=False)
+        except OSError:
+            return None
+
+
+def _ctimes(root: Path) -> dict[str, int]:
+    """relative path -> st_ctime_ns of every file below `root` (or of `root` itself if a file), as scan() names them."""
+    if root.is_file():
+        return {root.name: root.stat().st_ctime_ns}
+    out: dict[str, int] = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                out[(Path(folder) / name).relative_to(root).as_posix()] = (Path(folder) / name).stat().st_ctime_ns
+    return out
 
 
 def _remove_tree(path: Path) -> None:
@@ -147,6 +197,7 @@ def materialize_input(name: str, type_: str, mode: str, location: Location, work
             item.keys.pop("MLTable", None)
     if item.view is not None:
         _protect(item.view)
+        item.ctimes = _ctimes(item.view)
     return item
 
 
@@ -211,10 +262,12 @@ def _snapshot_view(name: str, source: Path, target: Path, cache: ObjectCache, wh
     keys: dict[str, str] = {}
     sizes: dict[str, int] = {}
     to_copy: list[tuple[str, Path]] = []
+    origins: dict[str, tuple[Path, int, int]] = {}
     for rel, path in files:
         st = path.stat()
         keys[rel] = object_key("local", path.resolve(), st.st_size, st.st_mtime_ns, st.st_ino)
         sizes[rel] = st.st_size
+        origins[rel] = (path, st.st_size, st.st_mtime_ns)
         if cache.has(keys[rel], st.st_size):
             stats.cached_files += 1
             stats.cached_bytes += st.st_size
@@ -236,7 +289,8 @@ def _snapshot_view(name: str, source: Path, target: Path, cache: ObjectCache, wh
         report(stats.summary("snapshotted", what))
     expected = {rel: (sizes[rel], SENTINEL_MTIME_NS) for rel in keys}
     value = target / source.name if source.is_file() else target
-    return MaterializedInput(name, str(value), view=target, expected=expected, keys=keys, cache=cache, stats=stats)
+    return MaterializedInput(name, str(value), view=target, expected=expected, keys=keys, cache=cache, stats=stats,
+                             sources=origins)
 
 
 def _protect(target: Path) -> None:
@@ -280,6 +334,9 @@ def _materialize_remote(name: str, type_: str, mode: str, location: Location, ta
     return MaterializedInput(name, value, stats=stats)
 
 
+_KEEP_FAILED_BELOW = 64 * 1024 * 1024  # bytes free under which a failed step's staged files are removed
+
+
 @dataclass
 class PreparedOutput:
     """Where the step writes one output (`local_path`, a staging place) and how it is published."""
@@ -298,7 +355,13 @@ class PreparedOutput:
         if self.staging is None or self.location is None:
             return
         if not succeeded:
-            (self.staging.parent / "FAILED").write_text(f"not published: the step writing {self.location.uri} failed\n")
+            try:
+                if shutil.disk_usage(self.staging).free < _KEEP_FAILED_BELOW:
+                    raise OSError("the disk is nearly full")
+                (self.staging.parent / "FAILED").write_text(f"not published: the step writing {self.location.uri} "
+                                                            "failed\n")
+            except OSError:  # a full disk: what a failed step wrote is not worth keeping it full
+                shutil.rmtree(self.staging.parent, ignore_errors=True)
             return
         if self.location.is_blob:
             self._upload()
@@ -357,7 +420,7 @@ def prepare_output(name: str, type_: str, mode: str, location: Location, fresh: 
     """
     if mode not in ("rw_mount", "upload", "direct"):
         raise DataError(f"output {name!r}: unknown mode {mode!r}", hint="use rw_mount or upload")
-    if location.local_path is not None and mode != "upload":  # rw_mount on local data: the step writes in place
+    if location.local_path is not None and mode == "direct":  # the path itself, as the job asked
         path = location.local_path
         (path.parent if type_ == "uri_file" else path).mkdir(parents=True, exist_ok=True)
         return PreparedOutput(name, path, location, type_)

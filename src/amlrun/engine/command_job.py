@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -13,6 +12,7 @@ from amlrun.engine.planner import env_choice, plan_command_like
 from amlrun.engine.process import cancel_on_interrupt
 from amlrun.engine.request import RunRequest
 from amlrun.spec.loader import Node
+from amlrun.store.liveness import owner_fields
 from amlrun.store.records import RunRecord, RunStore
 from amlrun.store.spec_copy import write_spec_copy
 
@@ -27,7 +27,7 @@ def run_command_job(node: Node, request: RunRequest, store: RunStore, data: Data
     plan.debug = request.debug
     record = RunRecord(name=name, type="command", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(request.file.resolve()),
-                       extra={"overrides": [f"{k}={v}" for k, v in request.overrides], "pid": os.getpid(),
+                       extra={"overrides": [f"{k}={v}" for k, v in request.overrides], **owner_fields(),
                               **request.recorded_source(),
                               "environment": plan.environment.label, "env_mode": request.env})
     store.create(record)  # fails if another run took the name meanwhile

@@ -20,6 +20,7 @@ from amlrun.engine.snapshot import take_snapshot
 from amlrun.envs.resolve import RUNTIME
 from amlrun.errors import AmlrunError, scrub_secrets
 from amlrun.spec.bindings import Reference, render
+from amlrun.store.liveness import GROUP_FILE
 
 __all__ = ["StepOutcome", "announce_environment", "build_process_env", "container_variables", "prepare_environment",
            "render_command", "run_command_step", "step_mounts"]
@@ -193,7 +194,8 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
         result = run_debugged(plan, command, cwd, env, reporter, cancel)
     else:
         result = run_shell(command, cwd, env, plan.run_dir / "user_logs" / "std_log.txt", reporter, plan.name,
-                           timeout=plan.timeout, cancel=cancel, argv=argv)
+                           timeout=plan.timeout, cancel=cancel, argv=argv,
+                           pid_file=plan.run_dir / GROUP_FILE)
     changed = [f for item in inputs.values() if isinstance(item, MaterializedInput) for f in item.verify()]
     ok = result.exit_code == 0 and not result.canceled and not changed
     try:

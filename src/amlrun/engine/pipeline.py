@@ -21,6 +21,7 @@ from amlrun.engine.scheduler import FINISHED_OK
 from amlrun.errors import RunError, UsageError
 from amlrun.spec.loader import Node, load_job
 from amlrun.spec.validate import validate_node
+from amlrun.store.liveness import owner_fields
 from amlrun.store.records import RunRecord, RunStore
 from amlrun.store.spec_copy import write_spec_copy
 from amlrun.store.steps import descendants, resolve_step
@@ -48,6 +49,7 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
                            "only_step": only,
                            **request.recorded_source(),
                            "outputs": {k: str(o.location.local_path or o.location.uri) for k, o in plan.outputs.items()},
+                           **owner_fields(),
                        })
     write_spec_copy(node, run_dir)
     shown = reporter if request.debug is not None else _live_or(reporter)  # a debugger needs plain lines

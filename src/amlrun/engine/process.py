@@ -10,13 +10,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from amlrun.engine.events import Reporter
+from amlrun.store.liveness import write_group_file
 
-__all__ = ["ProcessResult", "cancel_on_interrupt", "kill_group", "run_shell"]
+__all__ = ["ProcessResult", "cancel_on_interrupt", "die_with_parent", "kill_group", "run_shell"]
 
 TIMEOUT_EXIT_CODE = 124
 
@@ -45,6 +47,39 @@ def command_argv(command: str, env: dict[str, str]) -> list[str]:
             or words[0] in _SHELL_WORDS or shutil.which(words[0], path=env.get("PATH")) is None):
         return ["bash", "-c", command]
     return words
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Any:
+    """libc's prctl, loaded once in amlrun: a child between fork and exec should do as little as possible."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: the index check still reaps orphans
+        return None
+
+
+_prctl = _load_prctl()
+
+
+def die_with_parent(parent: int | None = None) -> Callable[[], None]:
+    """A Popen `preexec_fn`: the kernel SIGKILLs the child when amlrun (`parent`) dies, even by SIGKILL.
+
+    Without it a killed amlrun leaves its step running with parent 1, writing on. What the child
+    starts in turn is killed by whichever amlrun command next reads the run index (store.liveness).
+    """
+    parent = os.getpid() if parent is None else parent
+
+    def preexec() -> None:
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+            if os.getppid() != parent:  # amlrun died between fork and prctl
+                os._exit(137)
+
+    return preexec
 
 
 def kill_group(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
@@ -90,10 +125,12 @@ def cancel_on_interrupt(cancel: threading.Event) -> Iterator[threading.Event]:
 
 def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, reporter: Reporter,
               step: str | None, timeout: float | None = None,
-              cancel: threading.Event | None = None, argv: list[str] | None = None) -> ProcessResult:
+              cancel: threading.Event | None = None, argv: list[str] | None = None,
+              pid_file: Path | None = None) -> ProcessResult:
     """Run `command` under bash in its own process group; stream output to the log and reporter.
 
-    `argv` replaces the bash command line (a container engine running `command` in an image)."""
+    `argv` replaces the bash command line (a container engine running `command` in an image);
+    `pid_file` records the group (store.liveness), so a later amlrun can kill it if this one dies."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if cancel is not None and cancel.is_set():
@@ -101,8 +138,10 @@ def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, repo
     with open(log_file, "ab", buffering=0) as log:
         proc = subprocess.Popen(
             argv or command_argv(command, env), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent(),
         )
+        if pid_file is not None:
+            write_group_file(pid_file, proc.pid)
 
         def pump() -> None:
             assert proc.stdout is not None
@@ -147,6 +186,8 @@ def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, repo
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         reader.join(timeout=5)
+        if pid_file is not None:
+            pid_file.unlink(missing_ok=True)
         if timed_out:
             log.write(f"\n[amlrun] killed: exceeded limits.timeout of {timeout:g}s\n".encode())
         elif canceled.is_set():

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from amlrun.engine.events import PlainReporter, Reporter
 from amlrun.errors import RunError
-from amlrun.store.records import RunRecord, RunStore
+from amlrun.store.liveness import owner_fields, reap_orphans
+from amlrun.store.records import TERMINAL_STATES, RunRecord, RunStore
 
 __all__ = ["resume_run"]
 
@@ -30,7 +31,11 @@ def resume_run(name: str, store_root: Path | None = None, max_parallel: int | No
     from amlrun.store.run_index import resolve_run_store
 
     store = RunStore(resolve_run_store(store_root, name))
+    reap_orphans(store)  # a run whose amlrun died: its surviving processes are killed before anything reruns
     record = store.get(name)
+    if record.status not in TERMINAL_STATES:
+        raise RunError(f"run {record.name} is still {record.status} (amlrun process {record.extra.get('pid')})",
+                       hint=f"wait for it (`amlrun logs {record.name} -f`), or stop that process first")
     runner = importlib.import_module(_RUNNERS[record.type]) if record.type in _RUNNERS else None
     if record.status == "Completed" and not (runner and runner.work_left(record, store)):
         raise RunError(f"run {record.name} already completed; nothing to resume",
@@ -42,4 +47,5 @@ def resume_run(name: str, store_root: Path | None = None, max_parallel: int | No
         raise RunError(f"run {record.name} is a {record.type} job, which has nothing to resume partially",
                        hint=f"run it again: `amlrun run {record.spec_path}`")
     reporter = reporter or PlainReporter(prefix_steps=record.type == "pipeline")
+    store.update(record, extra={**record.extra, **owner_fields(), "orphaned": False})  # this process owns it now
     return runner.resume(record, store, reporter, cancel, max_parallel=max_parallel, max_workers=max_workers)

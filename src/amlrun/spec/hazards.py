@@ -19,7 +19,7 @@ from amlrun.spec.source import FieldPath
 __all__ = ["hazard_problems"]
 
 _PORT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*(\.[a-zA-Z_][a-zA-Z0-9_]*)*$")  # azure-ai-ml's IO name rule
-_URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 
 
 def hazard_problems(node: Node) -> list[Problem]:
@@ -107,11 +107,14 @@ def _environment_variables(node: Node, problems: list[Problem]) -> None:
 
 
 def _local_outputs(node: Node, problems: list[Problem]) -> None:
-    """AzureML writes outputs to datastores only: a local folder as an output would be written outside all of them."""
+    """AzureML writes outputs to datastores only: an absolute local folder would be written outside all of them.
+
+    (A relative path stays: amlrun writes it beside the YAML, inside the project.)"""
     for scope, ports in (("step", node.outputs), ("definition", node.definition.outputs)):
         for name, spec in ports.items():
             path: Any = getattr(spec, "path", None)
-            if not isinstance(path, str) or not path.strip() or "${{" in path or _URI_SCHEME.match(path.strip()):
+            text = path.strip() if isinstance(path, str) else ""
+            if not (text.startswith(("/", "~", "\\")) or text.lower().startswith("file:") or _DRIVE.match(text)):
                 continue
             smap, where = ((node.source.source_map, (*node.path, "outputs", name, "path")) if scope == "step"
                            else (node.definition_source.source_map,

@@ -293,6 +293,15 @@ class RunStore:
             rows = db.execute("SELECT * FROM runs WHERE parent=? ORDER BY created", (parent,)).fetchall()
         return [_to_record(r) for r in rows]
 
+    def unfinished(self) -> list[RunRecord]:
+        """Top-level runs not in a terminal state (running, or left so by an amlrun that died)."""
+        marks = ", ".join("?" for _ in TERMINAL_STATES)
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(f"SELECT * FROM runs WHERE parent IS NULL AND status NOT IN ({marks})",
+                              tuple(TERMINAL_STATES)).fetchall()
+        return [_to_record(r) for r in rows]
+
     def recent(self, limit: int = 20, top_level_only: bool = True) -> list[RunRecord]:
         where = "WHERE parent IS NULL" if top_level_only else ""
         with self._connect() as db:

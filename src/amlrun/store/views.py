@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from amlrun.errors import RunError, UsageError
+from amlrun.store.liveness import is_orphaned, reap_orphans
 from amlrun.store.records import TERMINAL_STATES, RunRecord, RunStore, find_store_root, refuse_file_as_store
 from amlrun.store.steps import resolve_step
 
@@ -26,7 +27,9 @@ def _store(root: Path | None, name: str | None = None) -> RunStore:
         raise RunError(f"no run named {name!r} in {root}" if name else f"no runs yet in {root}",
                        hint="runs are kept in the project of the job file (the nearest folder with amlrun.yaml, "
                        ".git or pyproject.toml) or in $AMLRUN_HOME; run this there, or pass --store")
-    return RunStore(root)
+    store = RunStore(root)
+    reap_orphans(store)
+    return store
 
 
 def _when(ts: float | None) -> str:
@@ -54,7 +57,7 @@ def print_runs(root: Path | None, limit: int) -> None:
     for col in ("name", "type", "status", "started", "duration"):
         table.add_column(col)
     for r in records:
-        table.add_row(r.name, r.type, r.status, _when(r.started or r.created), _dur(r))
+        table.add_row(r.name, r.type, _status(r), _when(r.started or r.created), _dur(r))
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 
@@ -67,24 +70,10 @@ def _mention_other_stores(root: Path) -> None:
               "(show/logs/resume find them by name from anywhere)", file=sys.stderr)
 
 
-def _orphaned(record: RunRecord) -> bool:
-    """True when the run is not finished but the amlrun process that ran it is gone (killed hard)."""
-    import os
-
-    pid = record.extra.get("pid")
-    if record.status in TERMINAL_STATES or not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def _status(record: RunRecord) -> str:
-    return f"{record.status} (but its amlrun process is gone)" if _orphaned(record) else record.status
+    if is_orphaned(record) or (record.status == "Failed" and record.extra.get("orphaned")):
+        return "Failed (orphaned)"
+    return record.status
 
 
 def print_run(root: Path | None, name: str, step: str | None = None) -> None:
@@ -211,9 +200,11 @@ def print_logs(root: Path | None, name: str, follow: bool = False, step: str | N
                 sys.stdout.write(chunk.decode("utf-8", errors="replace"))
                 sys.stdout.flush()
         current = store.get(record.name)
-        if follow and _orphaned(current):
+        if follow and is_orphaned(current):
+            reap_orphans(store)
+            current = store.get(record.name)
+        if follow and current.extra.get("orphaned"):
             print(f"[amlrun] the process running {record.name} is gone; the run will not finish", file=sys.stderr)
-            current.status = "Orphaned"
             break
         if not follow or current.status in TERMINAL_STATES:
             if follow and log.exists() and log.stat().st_size > position:
@@ -225,7 +216,7 @@ def print_logs(root: Path | None, name: str, follow: bool = False, step: str | N
         if steps:
             print(f"[amlrun] {record.name} is a pipeline: this log has its steps' events; a step's own output: "
                   f"`amlrun logs {record.name} --step {steps[0]}` (steps: {', '.join(steps)})", file=sys.stderr)
-    return current.status
+    return _status(current)
 
 
 def _parallel_lines(record: RunRecord) -> list[str]:

@@ -33,6 +33,7 @@ from amlrun.engine.parallel.journal import Commit, Journal
 from amlrun.engine.parallel.partition import MiniBatch, PartitionRequest, stream_mini_batches
 from amlrun.engine.parallel.plan import ParallelSettings
 from amlrun.engine.parallel.spawn import WORKER_SCRIPT, ForkedProcess, Zygote, fork_supported
+from amlrun.engine.process import die_with_parent
 
 __all__ = ["DriverResult", "Stats", "WorkerSpec", "drive"]
 
@@ -172,7 +173,8 @@ class _Driver:
                                         stdout=out if quiet else None, stderr=err if quiet else None,
                                         stdin=subprocess.DEVNULL if quiet else None,
                                         pass_fds=(to_worker_r, from_worker_w),
-                                        cwd=self.spec.config["code_dir"], start_new_session=quiet)
+                                        cwd=self.spec.config["code_dir"], start_new_session=quiet,
+                                        preexec_fn=die_with_parent())
         os.close(to_worker_r)
         os.close(from_worker_w)
         worker = _Worker(name, proc, Connection(to_worker_w, readable=False), Connection(from_worker_r, writable=False))

@@ -21,6 +21,7 @@ from amlrun.engine.planner import env_choice
 from amlrun.errors import RunError
 from amlrun.spec.loader import Node, load_job
 from amlrun.spec.validate import validate_node
+from amlrun.store.liveness import owner_fields
 from amlrun.store.records import RunRecord, RunStore
 from amlrun.store.spec_copy import write_spec_copy
 
@@ -59,7 +60,7 @@ def run_parallel_job(node: Node, request: Any, store: RunStore, data: DataContex
     run_dir = store.run_dir(name)
     record = RunRecord(name=name, type="parallel", status="Preparing", run_dir=str(run_dir),
                        spec_path=str(Path(request.file).resolve()),
-                       extra={"overrides": [list(o) for o in request.overrides], **request.recorded_source(),
+                       extra={"overrides": [list(o) for o in request.overrides], **request.recorded_source(), **owner_fields(),
                               "env_mode": request.env, "strict_python": request.strict_python})
     write_spec_copy(node, run_dir)
     store.save(record)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amlrun.engine.process import die_with_parent
+
 __all__ = ["ForkedProcess", "Zygote", "WORKER_SCRIPT", "fork_supported"]
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -71,7 +73,7 @@ class Zygote:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([self.python, str(WORKER_SCRIPT)], env=env, stdout=log, stderr=log,
                                          stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), cwd=self.cwd,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=die_with_parent())
         theirs.close()
         self.sock = ours
 

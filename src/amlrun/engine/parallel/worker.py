@@ -235,6 +235,17 @@ def zygote(config: dict[str, Any], control_fd: int) -> int:
         sock.send(f"pid {_fork_worker(sock, config, request['worker'], fds)}".encode())
 
 
+def _die_with_zygote() -> None:
+    """A forked worker is killed by the kernel when the zygote dies (which dies with amlrun): no orphans."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _fork(sock: Any, fds: list[int], body: Callable[[], int]) -> int:
     """Fork a child that runs `body` and exits with its code (70 if it raised); the parent keeps no `fds`."""
     pid = os.fork()
@@ -258,6 +269,7 @@ def _fork_worker(sock: Any, config: dict[str, Any], name: str, fds: list[int]) -
     """Fork one worker: its own session, stdout/stderr on fds[2]/fds[3], mini-batches over fds[0]/fds[1]."""
     def body() -> int:
         os.setsid()
+        _die_with_zygote()
         os.dup2(fds[2], 1)
         os.dup2(fds[3], 2)
         os.close(fds[2])
