@@ -15,7 +15,8 @@ Inputs
 
 Outputs
 - `rw_mount` (the default) and `upload`, on any datastore: the step writes to a staging folder under
-  the store, published (moved or uploaded) only when the step succeeds, so a failed, killed or
+  the store (except `rw_mount` onto a local folder that already holds files: a mount shows them, and
+  steps that read what is there, as azmlops' pipelinedata joins do, need them; it writes in place), published (moved or uploaded) only when the step succeeds, so a failed, killed or
   orphaned step never leaves a partial output where downstream steps and users read it. The staging
   folder is named after the destination and the step run writing it (two steps sharing one
   destination never share a staging folder). A command step starts from an empty one (a resumed
@@ -403,6 +404,14 @@ class PreparedOutput:
         report(self.stats.summary("uploaded", what))
 
 
+def _holds_data(path: Path) -> bool:
+    """Whether an output's destination already has files, which an rw_mount step sees (and may read) in place."""
+    try:
+        return path.is_file() or (path.is_dir() and any(path.iterdir()))
+    except OSError:
+        return False
+
+
 def _same_device(a: str | Path, b: Path) -> bool:
     try:
         return os.stat(a).st_dev == os.stat(b).st_dev
@@ -420,8 +429,8 @@ def prepare_output(name: str, type_: str, mode: str, location: Location, fresh: 
     """
     if mode not in ("rw_mount", "upload", "direct"):
         raise DataError(f"output {name!r}: unknown mode {mode!r}", hint="use rw_mount or upload")
-    if location.local_path is not None and mode == "direct":  # the path itself, as the job asked
-        path = location.local_path
+    if location.local_path is not None and (mode == "direct" or (mode == "rw_mount" and _holds_data(location.local_path))):
+        path = location.local_path  # direct: the path itself; rw_mount onto existing data: a mount shows it
         (path.parent if type_ == "uri_file" else path).mkdir(parents=True, exist_ok=True)
         return PreparedOutput(name, path, location, type_)
     key = object_key("output", location.uri, location.local_path, owner)[:24]

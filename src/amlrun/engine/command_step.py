@@ -139,13 +139,24 @@ def prepare_environment(plan: StepPlan, reporter: Reporter) -> str | None:
     return None
 
 
+def _snapshot_index(plan: StepPlan) -> Path | None:
+    """Where the store remembers large files of earlier snapshots of this code folder (None outside a store)."""
+    import hashlib
+
+    for folder in plan.run_dir.parents:
+        if (folder / "runs.db").exists():
+            digest = hashlib.sha256(str(plan.code_dir).encode()).hexdigest()[:24]
+            return folder / "cache" / "code" / f"{digest}.json"
+    return None
+
+
 def stage_step(plan: StepPlan, fresh_outputs: bool = True) -> tuple[Path, dict[str, Any], dict[str, PreparedOutput]]:
     """Snapshot code, make inputs available and outputs exist. Returns (cwd, inputs, outputs).
 
     `fresh_outputs=False` keeps what an earlier attempt staged (a parallel job continues its rows)."""
     code_target = plan.run_dir / "code"
     if plan.code_dir is not None:
-        summary = take_snapshot(plan.code_dir, code_target)
+        summary = take_snapshot(plan.code_dir, code_target, reuse_index=_snapshot_index(plan))
         (plan.run_dir / "snapshot.json").write_text(json.dumps(summary.__dict__))
     else:
         code_target.mkdir(parents=True, exist_ok=True)

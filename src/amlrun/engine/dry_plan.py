@@ -45,6 +45,9 @@ def plan_problems(node: Node, file: Path) -> list[Problem]:
         return exc.problems
     except AmlrunError as exc:
         return [_placed(node, exc)]
+    except OSError as exc:  # a path the OS cannot look at (too long, a link loop)
+        return [Problem(node.source.source_map.file, 1, 1, "", f"cannot look at {exc.filename}: {exc.strerror or exc}",
+                        "fix the path")]
     return []
 
 

@@ -58,9 +58,25 @@ def _all_problems(node: Node | None, findings: Findings, here: str) -> list[Prob
     """Schema findings plus semantic problems (except about fields dropped), the file itself first."""
     problems = list(findings.problems)
     if node is not None:
-        problems += [p for p in collect_problems(node) if not findings.covers(p)]
+        try:
+            problems += [p for p in collect_problems(node) if not findings.covers(p)]
+        except OSError as exc:  # a path the file names that the OS cannot even look at (too long, a loop)
+            problems.append(_path_problem(node, exc))
     unique = list(dict.fromkeys(problems))
     return sorted(unique, key=lambda p: (p.file != here, p.file, p.line, p.col))
+
+
+def _path_problem(node: Node, exc: OSError) -> Problem:
+    """An OS error about a path the job names, at the line that writes it (or the file's first line)."""
+    name = str(exc.filename or "")
+    smap = node.source.source_map
+    tail = Path(name).name[:60]
+    index = smap.text.find(tail) if tail else -1
+    line = smap.text.count("\n", 0, index) + 1 if index >= 0 else 1
+    col = index - (smap.text.rfind("\n", 0, index) + 1) + 1 if index >= 0 else 1
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    return Problem(smap.file, line, col, "", f"cannot look at {shown}: {exc.strerror or exc}",
+                   "fix the path (each name at most 255 bytes, no link loops)")
 
 
 def _blame_overrides(problems: list[Problem], overrides: list[Override]) -> list[Problem]:

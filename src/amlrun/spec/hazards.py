@@ -9,6 +9,7 @@ outside every datastore. `check` and `run` share `collect_problems`, so both ref
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from amlrun.errors import Problem
@@ -19,6 +20,9 @@ from amlrun.spec.source import FieldPath
 __all__ = ["hazard_problems"]
 
 _PORT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*(\.[a-zA-Z_][a-zA-Z0-9_]*)*$")  # azure-ai-ml's IO name rule
+_SYSTEM_TOPS = {"", "usr", "bin", "sbin", "lib", "lib32", "lib64", "var", "run", "home", "opt", "srv", "mnt", "media",
+                "root", "Users", "System", "Library", "Applications", "private", "Volumes"}
+_SYSTEM_TREES = {"etc", "proc", "sys", "dev", "boot"}  # no job's code lives anywhere below these
 _DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 
 
@@ -36,6 +40,7 @@ def hazard_problems(node: Node) -> list[Problem]:
     _limits(node, problems)
     _environment_variables(node, problems)
     _local_outputs(node, problems)
+    _code_folder(node, problems)
     return problems
 
 
@@ -124,3 +129,18 @@ def _local_outputs(node: Node, problems: list[Problem]) -> None:
                 "to datastores", "declare a datastore for that folder in amlrun.yaml (`datastores: {mine: "
                 f"{{type: local, path: {path}}}}}`) and write `path: azureml://datastores/mine/paths/<folder>`",
                 at_value=True))
+
+
+def _code_folder(node: Node, problems: list[Problem]) -> None:
+    """`code: /etc` or `code: ~`: a snapshot (and an upload to AzureML) of a whole system or home folder."""
+    task = getattr(node.definition, "task", None)
+    for fields, code in ((("code",), getattr(node.definition, "code", None)),
+                         (("task", "code"), getattr(task, "code", None))):
+        if not isinstance(code, str) or not code.strip() or "://" in code or code.startswith("azureml:"):
+            continue
+        folder = (node.definition_source.folder / Path(code).expanduser()).resolve()
+        top = folder.parts[1] if len(folder.parts) > 1 else ""
+        if (len(folder.parts) <= 2 and top in _SYSTEM_TOPS) or top in _SYSTEM_TREES or folder == Path.home().resolve():
+            problems.append(_at(node, fields, f"code {code!r} is {folder}, a system folder: the snapshot (and the "
+                                "upload to AzureML) would hold all of it", "point `code` at the job's own source "
+                                "folder, e.g. `code: ./src`"))

@@ -235,6 +235,8 @@ def _kind(data: dict[str, Any], smap: SourceMap, base: FieldPath, models: dict[s
     if what == "component" and is_flow(data, smap.file):
         return "remote"
     kind = data.get("type", "command")
+    if not isinstance(kind, str):  # `type: {a: 1}` or a list: not a name to look up
+        kind = repr(kind)
     if kind in models:
         return str(kind)
     if kind in CLOUD_ONLY_TYPES:
