@@ -100,6 +100,11 @@ def test_two_pipeline_steps_pin_different_versions_and_show_names_their_environm
         in result.err
     shown = amlrun("show", "pins", env=env_vars)
     assert "[venv " in shown.out and "[host interpreter]" in shown.out, shown.text
+    pipeline.parent.joinpath("env1.yml").write_text(pipeline.parent.joinpath("env1.yml").read_text()
+                                                    .replace("1.0", "2.0"))
+    again = amlrun("run", pipeline, "--name", "pins2", env=env_vars)
+    assert again.code == 0 and "old | testpkg 2.0" in again.out, again.text  # its environment changed: it reruns
+    assert "Reused (outputs of pins_new)" in again.err and "Reused (outputs of pins_plain)" in again.err
 
 
 def test_a_jobs_pip_install_never_lands_in_amlruns_environment(amlrun, write, wheels, tmp_path: Path) -> None:

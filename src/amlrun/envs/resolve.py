@@ -278,8 +278,10 @@ def resolve_environment(spec: Any, base_dir: Path | None, choice: EnvChoice | No
     base = base_dir or Path.cwd()
     mode = choice.mode
     entry = choice.entry_for(spec, step)
-    if entry is not None and not (choice.forced and choice.mode == "container" and entry[1] == "host"):
-        key, value = entry
+    if entry is not None and choice.forced and not (isinstance(entry[1], dict) and entry[1].get("container")):
+        entry = None  # --env container: only the mapping's images apply
+    if entry is not None:
+        _, value = entry
         if isinstance(value, str):
             mode = value
         elif isinstance(value, dict) and value.get("venv"):
