@@ -56,7 +56,7 @@ def test_inputs_from_two_blob_stores_and_a_local_one_output_uploaded_to_a_third(
 
 
 def test_direct_mode_and_azureml_fsspec_resolve_through_the_datastore_map(
-        amlrun, blob_project: dict, write) -> None:
+        amlrun, blob_project: dict, azurite: Azurite, write) -> None:
     write("proj/src/read.py", f"""
         import importlib.util, sys
         import fsspec
@@ -69,8 +69,13 @@ def test_direct_mode_and_azureml_fsspec_resolve_through_the_datastore_map(
             print("aml:", f.read().decode().strip())
         with fsspec.open("azureml://datastores/local_ds/paths/c/z.txt", "rt") as f:
             print("local:", f.read().strip())
-        with fsspec.open("azureml://datastores/results/paths/direct/out.txt", "wt") as f:
+        try:
+            fsspec.open("azureml://datastores/results/paths/direct/out.txt", "wt").open()
+        except ValueError as exc:
+            print("write refused:", "read-only" in str(exc))
+        with open("out.txt", "w") as f:
             f.write("written from the step")
+        AzureMachineLearningFileSystem("{LONG}/results").upload("out.txt", "direct")
         print("dataprep still importable:", importlib.util.find_spec("azureml.dataprep") is not None)
     """)
     job = write("proj/direct.yml", """
@@ -86,6 +91,8 @@ def test_direct_mode_and_azureml_fsspec_resolve_through_the_datastore_map(
     assert "listed: ['sub', 'x.txt']" in result.out
     assert "aml: raw y" in result.out and "local: local z" in result.out
     assert "dataprep still importable: True" in result.out
+    assert "write refused: True" in result.out  # azureml-fsspec opens read-only, on AzureML too
+    assert azurite.read(blob_project["containers"]["results"], "direct/out.txt") == b"written from the step"
     assert "fetched" not in result.err  # direct mode moves nothing itself
 
 

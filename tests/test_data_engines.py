@@ -101,13 +101,18 @@ def test_a_dispatch_table_parallel_job_reads_three_stores_through_azureml_fsspec
         from azureml.fsspec import AzureMachineLearningFileSystem
 
         def init():
-            global fs
-            fs = AzureMachineLearningFileSystem("{LONG}/lake/paths/")
+            global stores
+            stores = {{name: AzureMachineLearningFileSystem("{LONG}/" + name) for name in ("lake", "lake2", "local_ds")}}
+
+        def read(uri):
+            name = uri.split("/datastores/", 1)[1].split("/", 1)[0]
+            with stores[name].open(uri) as f:
+                return f.read().decode().strip()
 
         def run(mini_batch):
             out = []
             for row in mini_batch.itertuples(index=False):
-                texts = [fs.cat_file(uri).decode().strip() for uri in (row.camera_uri, row.lidar_uri, row.radar_uri)]
+                texts = [read(uri) for uri in (row.camera_uri, row.lidar_uri, row.radar_uri)]
                 out.append(row.sequence_id + ":" + "|".join(texts))
             return out
     """)

@@ -271,7 +271,7 @@ def test_fsspec_in_a_step_reads_a_local_datastore_and_the_real_package_option_dr
         command: >-
           python -c "import fsspec; print(fsspec.open('azureml://datastores/shared/paths/t.txt', 'rt').open().read())"
           && python -c "from azureml.fsspec import AzureMachineLearningFileSystem as F;
-          print(F('azureml://datastores/shared/paths/').cat_file('t.txt').decode())"
+          print(F('azureml://datastores/shared/paths/').open('t.txt').read().decode())"
     """)
     result = amlrun("run", job)
     assert result.code == 0, result.text

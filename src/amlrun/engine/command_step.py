@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amlrun.data.artifacts import collect_artifacts, prepare_working_dir
 from amlrun.data.locations import Location
 from amlrun.data.staging import MaterializedInput, PreparedOutput, materialize_inputs, prepare_output
 from amlrun.data.stepenv import apply_step_env
+from amlrun.engine.distributed import plan_launches, run_distributed
 from amlrun.engine.events import Reporter
 from amlrun.engine.plan import StepPlan
 from amlrun.engine.process import run_shell
@@ -174,7 +176,9 @@ def stage_step(plan: StepPlan, fresh_outputs: bool = True) -> tuple[Path, dict[s
     inputs.update(materialize_inputs(assets, plan.run_dir, step))
     outputs = {name: prepare_output(name, out.type, out.mode, out.location, fresh=fresh_outputs, owner=plan.run_dir,
                                     step=step)
-               for name, out in plan.outputs.items()}
+               for name, out in plan.outputs.items() if not out.artifacts}
+    if plan.artifacts is not None:
+        prepare_working_dir(code_target)
     return code_target, inputs, outputs
 
 
@@ -185,6 +189,7 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
     if failure is not None:
         return StepOutcome("Failed", error=failure, duration=time.monotonic() - started)
     try:
+        launches = plan_launches(plan.distribution, plan.instance_count)
         if plan.debug is not None:  # --debug/--pdb: refuse a step that runs no Python before staging it
             from amlrun.engine.debug import check_debuggable
 
@@ -198,27 +203,39 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
         return StepOutcome("Failed", error=staging_failure(plan, exc), duration=time.monotonic() - started)
     (plan.run_dir / "command.sh").write_text(scrub_secrets(command) + "\n")  # a record for people, not what runs
     env = build_process_env(plan, inputs, outputs)
-    argv = container_argv(plan, command, cwd, env, inputs, outputs) if plan.environment.container else None
+    failure = None
     if plan.debug is not None:
         from amlrun.engine.debug import run_debugged
 
         result = run_debugged(plan, command, cwd, env, reporter, cancel)
+    elif launches:
+        argv_for = (lambda process_env: container_argv(plan, command, cwd, process_env, inputs, outputs)) \
+            if plan.environment.container else None
+        result, failure = run_distributed(command, cwd, env, plan.run_dir / "user_logs", launches, reporter,
+                                          plan.name, plan.timeout, cancel, argv_for)
     else:
+        argv = container_argv(plan, command, cwd, env, inputs, outputs) if plan.environment.container else None
         result = run_shell(command, cwd, env, plan.run_dir / "user_logs" / "std_log.txt", reporter, plan.name,
                            timeout=plan.timeout, cancel=cancel, argv=argv,
                            pid_file=plan.run_dir / GROUP_FILE)
     changed = [f for item in inputs.values() if isinstance(item, MaterializedInput) for f in item.verify()]
     ok = result.exit_code == 0 and not result.canceled and not changed
+    extra: dict[str, Any] = {}
     try:
+        if plan.artifacts is not None:  # kept whatever the outcome, as the service uploads them
+            files = collect_artifacts(cwd, plan.artifacts)
+            extra["artifacts"] = {"folder": str(plan.artifacts.local_path or plan.artifacts.uri), "files": files}
         for out in outputs.values():
             out.finalize(ok)
     except AmlrunError as exc:  # publishing failed (an upload): the step's outputs are not there
-        return StepOutcome("Failed", result.exit_code, exc.render(), result.duration)
+        return StepOutcome("Failed", result.exit_code, exc.render(), result.duration, extra)
     # staged outputs of a failed step stay aside (never published): say where, for `amlrun show`
-    extra = {"unpublished": {n: str(o.local_path) for n, o in outputs.items() if o.staging is not None}} \
-        if not ok and any(o.staging is not None for o in outputs.values()) else {}
+    if not ok and any(o.staging is not None for o in outputs.values()):
+        extra["unpublished"] = {n: str(o.local_path) for n, o in outputs.items() if o.staging is not None}
     if result.canceled:
         return StepOutcome("Canceled", result.exit_code, "canceled", result.duration, extra)
+    if failure is not None:
+        return StepOutcome("Failed", result.exit_code, failure, result.duration, extra)
     if result.timed_out:
         return StepOutcome("Failed", result.exit_code, f"timed out after limits.timeout={plan.timeout}s",
                            result.duration, extra)
@@ -227,7 +244,7 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
     if changed:
         return StepOutcome("Failed", 0, "the step modified read-only input files: " + ", ".join(changed[:10]),
                            result.duration, extra)
-    return StepOutcome("Completed", 0, None, result.duration)
+    return StepOutcome("Completed", 0, None, result.duration, extra)
 
 
 def staging_failure(plan: StepPlan, exc: Exception) -> str:

@@ -119,8 +119,8 @@ class _Planner:
             deps = {item.from_step for item in plan.inputs.values() if item.from_step}
             plan.deps = deps
             prefix_uri = f"azureml://datastores/{self.data.default_datastore}/paths/azureml/{run}/"
-            defaults = {out_name for out_name, out in plan.outputs.items()
-                        if out.bound_to_parent is None and out.location.uri.startswith(prefix_uri + out_name + "/")}
+            defaults = {out_name for out_name, out in plan.outputs.items() if out.artifacts or (
+                out.bound_to_parent is None and out.location.uri.startswith(prefix_uri + out_name + "/"))}
             self.steps[path] = PlannedStep(path, run, plan, deps, group, defaults)
 
     def _plan_leaf(self, node: Node, run: str, run_dir: Path, inputs: dict[str, InputPlan],

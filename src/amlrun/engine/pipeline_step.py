@@ -153,7 +153,7 @@ class StepLauncher:
                  or {n: str(o.location.local_path) for n, o in step.plan.outputs.items()},
                  "output_hashes": {n: o["hash"] for n, o in outputs.items()},
                  "command": command_file.read_text().strip() if command_file.exists() else None}
-        for kept in ("parallel", "append_row_file", "unpublished"):
+        for kept in ("parallel", "append_row_file", "unpublished", "artifacts"):
             if outcome.extra.get(kept):
                 extra[kept] = outcome.extra[kept]
         self.store.update(rec, status=outcome.status, ended=ended, exit_code=outcome.exit_code,

@@ -51,6 +51,7 @@ class OutputPlan:
     mode: str
     location: Location
     bound_to_parent: str | None = None  # the pipeline output this step output lands in
+    artifacts: bool = False  # the step's default output `artifacts`: its ./outputs and ./logs, kept by amlrun
 
 
 @dataclass
@@ -75,3 +76,6 @@ class StepPlan:
     default_datastore: str = "workspaceblobstore"
     data_env: dict[str, str] = field(default_factory=dict)  # datastore map for fsspec in the step
     debug: Any = None  # a debug.DebugSession: run this step's Python under debugpy or pdb
+    artifacts: Location | None = None  # a command step's artifact folder (what it writes under ./outputs, ./logs)
+    distribution: dict[str, Any] | None = None  # `distribution:` of a command job: several processes
+    instance_count: int = 1

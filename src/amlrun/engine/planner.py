@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from amlrun.data.artifacts import ARTIFACTS_OUTPUT, artifacts_location
 from amlrun.data.locations import DataContext
 from amlrun.engine.plan import InputPlan, OutputPlan, StepPlan
 from amlrun.envs.choice import EnvChoice
@@ -130,6 +131,9 @@ def plan_outputs(node: Node, data: DataContext, run_name: str,
             type_, mode = type_ or parent.type, mode or parent.mode
         elif spec is not None and spec.path:
             location = data.resolve(str(spec.path), node.source.folder, run_name=run_name, output_name=name)
+        elif name == ARTIFACTS_OUTPUT and node.kind == "command":
+            plans[name] = OutputPlan(name, "uri_folder", "upload", artifacts_location(data, run_name), artifacts=True)
+            continue
         else:
             location = data.default_output(run_name, name)
         type_, mode = type_ or "uri_folder", mode or _DEFAULT_OUTPUT_MODE
@@ -159,6 +163,7 @@ def plan_command_like(node: Node, data: DataContext, run_name: str, run_dir: Pat
     env_vars = {**(getattr(definition, "environment_variables", None) or {}),
                 **(settings.get("environment_variables") or {})}
     limits = settings.get("limits") or getattr(definition, "limits", None)
+    resources = settings.get("resources") or getattr(definition, "resources", None)
     return StepPlan(
         name=node.name,
         run_name=run_name,
@@ -175,6 +180,10 @@ def plan_command_like(node: Node, data: DataContext, run_name: str, run_dir: Pat
         is_deterministic=node.is_deterministic,
         default_datastore=data.default_datastore,
         data_env=data.step_env(),
+        artifacts=artifacts_location(data, run_name) if node.kind == "command" else None,
+        distribution=(settings.get("distribution") or getattr(definition, "distribution", None))
+        if node.kind == "command" else None,
+        instance_count=max(1, getattr(resources, "instance_count", None) or 1),
     )
 
 

@@ -114,6 +114,7 @@ def print_run(root: Path | None, name: str, step: str | None = None) -> None:
         aside = (f" (not published: the run did not succeed; what it wrote is in {unpublished[key]}"
                  " until the next run writing there)") if key in unpublished else ""
         lines.append(f"output:    {key} -> {value}{aside}")
+    lines.extend(_artifact_lines(record))
     lines.extend(_parallel_lines(record))
     print("\n".join(lines))
     _print_children(store, record, indent="")
@@ -217,6 +218,19 @@ def print_logs(root: Path | None, name: str, follow: bool = False, step: str | N
             print(f"[amlrun] {record.name} is a pipeline: this log has its steps' events; a step's own output: "
                   f"`amlrun logs {record.name} --step {steps[0]}` (steps: {', '.join(steps)})", file=sys.stderr)
     return _status(current)
+
+
+def _artifact_lines(record: RunRecord, limit: int = 20) -> list[str]:
+    """What the job wrote under ./outputs and ./logs, kept as the run's artifacts."""
+    artifacts = record.extra.get("artifacts")
+    if not artifacts:
+        return []
+    files = list(artifacts.get("files") or [])
+    lines = [f"artifacts: {artifacts.get('folder')} ({len(files)} file{'s' if len(files) != 1 else ''})"]
+    lines.extend(f"           {name}" for name in files[:limit])
+    if len(files) > limit:
+        lines.append(f"           ... and {len(files) - limit} more in that folder")
+    return lines
 
 
 def _parallel_lines(record: RunRecord) -> list[str]:
