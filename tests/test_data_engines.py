@@ -105,9 +105,12 @@ def test_a_dispatch_table_parallel_job_reads_three_stores_through_azureml_fsspec
             stores = {{name: AzureMachineLearningFileSystem("{LONG}/" + name) for name in ("lake", "lake2", "local_ds")}}
 
         def read(uri):
+            import os, tempfile
             name = uri.split("/datastores/", 1)[1].split("/", 1)[0]
-            with stores[name].open(uri) as f:
-                return f.read().decode().strip()
+            local = tempfile.mkdtemp()
+            stores[name].download(uri.split("/paths/", 1)[1], local)  # relative to the datastore root
+            with open(os.path.join(local, uri.rsplit("/", 1)[1])) as f:
+                return f.read().strip()
 
         def run(mini_batch):
             out = []
