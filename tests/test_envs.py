@@ -146,8 +146,12 @@ def test_parallel_job_runs_in_a_venv_without_amlrun(amlrun, write, env_vars, tmp
 
         def run(mini_batch):
             amlrun_there = importlib.util.find_spec("amlrun") is not None
-            return [f"{os.path.basename(f)} {fs.cat(os.path.basename(f)).decode().strip()} "
-                    f"amlrun={amlrun_there} prefix={sys.prefix}" for f in mini_batch]
+            rows = []
+            for f in mini_batch:  # azureml-fsspec: paths from the datastore root, files read through open()
+                with fs.open("rows/" + os.path.basename(f)) as handle:
+                    text = handle.read().decode().strip()
+                rows.append(f"{os.path.basename(f)} {text} amlrun={amlrun_there} prefix={sys.prefix}")
+            return rows
         """)
     job = write("par/job.yml", """
         type: parallel
