@@ -1,6 +1,7 @@
 """Run amlrun over every job file of an Azure/azureml-examples checkout, as a stranger would.
 
-    python bench/corpus.py <checkout> [--only SUBSTRING ...] [--no-run] [--no-sdk-check] [--timeout S]
+    python bench/corpus.py <checkout> [--only SUBSTRING ...] [--start-at SUBSTRING] [--no-run]
+                           [--no-sdk-check] [--timeout S] [--json FILE]
 
 For each job file under `cli/jobs` (files whose `$schema` says Job, or job-shaped files without one):
 1. `amlrun check --no-sdk FILE`: amlrun's own verdict;
@@ -161,7 +162,13 @@ def run_result(path: Path, jobs: Path, timeout: float) -> str:
             return f"needs data: in datastore {missing[1]} ({Path(missing[2]).name}), uploaded beforehand on AzureML"
         if code == 2 or " started" not in out:
             return "refused: " + _first_problem(out).removeprefix("error: ")
-        return "failed: " + _failure(Path(tmp) / "store", out)
+        reason = _failure(Path(tmp) / "store", out)
+        if re.search(r"URLError|Name or service not known|Temporary failure in name resolution|"
+                     r"ConnectionError|Max retries exceeded", reason):
+            return f"failed: no internet here (the job downloads at run time): {reason}"
+        if re.search(r"ModuleNotFoundError|No module named", reason):
+            return f"failed: a package its environment needs is missing: {reason}"
+        return "failed: " + reason
 
 
 def _failure(store: Path, output: str) -> str:
@@ -189,9 +196,13 @@ def main() -> None:
     parser.add_argument("--no-sdk-check", action="store_true", help="skip `amlrun check` with the SDK")
     parser.add_argument("--timeout", type=float, default=240, help="seconds per `amlrun run` [240]")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--start-at", help="skip files before the first whose path contains this (to continue)")
     args = parser.parse_args()
     jobs = args.checkout / "cli" / "jobs" if (args.checkout / "cli" / "jobs").is_dir() else args.checkout
     files = [f for f in job_files(jobs) if not args.only or any(o in str(f) for o in args.only)]
+    if args.start_at:
+        first = next((i for i, f in enumerate(files) if args.start_at in str(f)), len(files))
+        files = files[first:]
     sdk = subprocess.Popen([sys.executable, "-c", _SDK_WORKER], cwd=jobs, text=True, stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     rows = []
