@@ -381,3 +381,10 @@ def test_parallel_workers_run_through_the_container_engine(amlrun, tmp_path: Pat
     assert runs and all(" -i --name amlrun-pj-process" in line and "localhost/tool:1" in line for line in runs)
     printed = "".join(p.read_text() for p in (tmp_path / "store").rglob("process*.stdout.txt"))
     assert printed.count("hello from") == 3
+
+
+def test_a_missing_conda_file_passes_check_and_fails_the_step_saying_where(amlrun, write, env_vars) -> None:
+    job = write("gone/job.yml", "command: echo hi\nenvironment: {conda_file: ./nowhere.yml}\n")
+    assert amlrun("check", "--no-sdk", job).code == 0
+    result = amlrun("run", job, env=env_vars)
+    assert result.code == 1 and "conda_file './nowhere.yml' does not exist" in result.err, result.text

@@ -52,6 +52,7 @@ class EnvPlan:
     venv: VenvSpec | None = None
     container: Any = None  # a ContainerSpec (envs.container)
     notes: tuple[str, ...] = ()  # said once when the step starts (conda-only packages, a stand-in Python)
+    problem: EnvironmentError_ | None = None  # what stops it being built (a missing conda file), raised by prepare
 
     @property
     def label(self) -> str:
@@ -69,6 +70,8 @@ class EnvPlan:
 
     def prepare(self, progress: Any) -> list[str]:
         """Build what is missing (progress lines go to `progress`); returns what the build found worth saying."""
+        if self.problem is not None:
+            raise self.problem
         if self.venv is not None:
             marker = ensure_venv(self.venv, progress)
             if marker.get("pip") is False:
@@ -294,7 +297,12 @@ def resolve_environment(spec: Any, base_dir: Path | None, choice: EnvChoice | No
         from amlrun.envs.container import container_plan
 
         return container_plan(spec, base, choice)
-    definition = python_definition(spec, base, code_dir) if base_dir is not None or spec is not None else None
+    try:
+        definition = python_definition(spec, base, code_dir) if base_dir is not None or spec is not None else None
+    except EnvironmentError_ as exc:  # the step fails when it starts (AzureML's image build would); `check` passes
+        return EnvPlan(strategy="venv", description=f"{_described(spec)} -> cannot be built: {exc.message}",
+                       python=sys.executable, fingerprint=_digest(["broken", _definition_payload(spec, base_dir)]),
+                       problem=exc)
     if mode == "host":
         return _host(spec, base_dir, " (--env host)" if choice.forced else " (amlrun.yaml)", definition)
     if definition is None:
