@@ -365,3 +365,24 @@ def test_sdk_verdict_is_cached_by_content_overrides_and_component_files(write, t
     assert "azure.ai.ml" in _check_with_sdk(pipeline, "--set", "inputs.max_epocs=3").stderr
     component.write_text(component.read_text().replace("echo epochs", "echo epochs:"))
     assert "azure.ai.ml" in _check_with_sdk(pipeline).stderr  # a component file changed
+
+
+def test_public_blob_input_passes_check_with_a_note_on_running_it_here(amlrun, write) -> None:
+    """AzureML reads the examples' public container; only a local run needs it declared."""
+    write("src/hello-iris.py", "print('iris')\n")
+    job = write("hello-iris-file.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+        command: |
+          echo "--iris-csv: ${{inputs.iris_csv}}"
+          python hello-iris.py --iris-csv ${{inputs.iris_csv}}
+        code: src
+        inputs:
+          iris_csv:
+            type: uri_file
+            path: https://azuremlexamples.blob.core.windows.net/datasets/iris.csv
+        environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+        """)
+    checked = amlrun("check", "--no-sdk", job)
+    assert checked.code == 0, checked.text
+    (note,) = [line for line in checked.err.splitlines() if line.startswith("note:")]
+    assert "hello-iris-file.yml:" in note and "AzureML resolves this" in note and "credential: anonymous" in note

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 __all__ = [
     "AmlrunError",
     "DataError",
+    "NotHereError",
     "EnvironmentError_",
     "Problem",
     "RunError",
@@ -107,6 +108,11 @@ class UsageError(AmlrunError):
 
 class DataError(AmlrunError):
     pass
+
+
+class NotHereError(DataError):
+    """Data AzureML resolves but this machine cannot yet (an undeclared storage container, an unmapped
+    data asset): `run` refuses it, `check` only notes it, since the file itself is fine."""
 
 
 class EnvironmentError_(AmlrunError):  # noqa: N801 - avoid shadowing the builtin

@@ -62,7 +62,7 @@ def _component_problems(path: Path) -> list[Problem]:
     return problems_from_findings(validation_findings(component), source, None, [])
 
 
-def _planning_problems(path: Path, overrides: list[Override]) -> list[Problem]:
+def _planning_problems(path: Path, overrides: list[Override], notes: list[Problem]) -> list[Problem]:
     """A job file is planned as `run` would plan it: a URI or datastore run would refuse fails `check` too."""
     from amlrun.spec.azmlops import is_azmlops
     from amlrun.spec.check import load_checked_job, looks_like_component
@@ -77,7 +77,7 @@ def _planning_problems(path: Path, overrides: list[Override]) -> list[Problem]:
         node = load_checked_job(path, overrides)
     except SpecError as exc:
         return exc.problems
-    return plan_problems(node, path)
+    return plan_problems(node, path, notes)
 
 
 def check_files(paths: list[Path], overrides: list[Override], use_sdk: bool = True
@@ -90,7 +90,7 @@ def check_files(paths: list[Path], overrides: list[Override], use_sdk: bool = Tr
     for path in paths:
         found, said, files = check_file_with_notes(path, overrides)
         if not found and not said:  # (a step that runs on AzureML only is not planned here)
-            found = _planning_problems(path, overrides)
+            found = _planning_problems(path, overrides, said)
         if not found and use_sdk:
             found = cached_sdk_problems(files, overrides, lambda path=path: sdk_problems(path, overrides))
         problems.extend(found)

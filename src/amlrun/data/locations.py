@@ -22,7 +22,7 @@ from amlrun.data.uris import (
     parse_storage_url,
     substitute_default_datastore,
 )
-from amlrun.errors import DataError
+from amlrun.errors import DataError, NotHereError
 from amlrun.spec.azmlops import azmlops_for
 from amlrun.spec.project import ProjectConfig, load_project_config, parse_size
 
@@ -151,13 +151,13 @@ class DataContext:
                 ds = self.datastore(name)
                 if isinstance(ds, BlobDatastore) and ds.matches(storage):
                     return self._on_datastore(uri, ds, storage.path)
-            raise DataError(f"no datastore in amlrun.yaml is the container {storage.container!r} of account "
+            raise NotHereError(f"no datastore in amlrun.yaml is the container {storage.container!r} of account "
                             f"{storage.account!r} ({uri})",
                             hint="declare it: `datastores: {name: {type: azure_blob, account_name: "
                                  f"{storage.account}, container_name: {storage.container}, credential: ...}}}}` "
                                  "(a public container, like the examples' datasets: `credential: anonymous`)")
         if is_remote_url(uri):
-            raise DataError(f"remote URI {uri!r} has no local datastore",
+            raise NotHereError(f"remote URI {uri!r} has no local datastore",
                             hint="use an azureml://datastores/... URI, or declare the storage account in amlrun.yaml")
         path = Path(os.path.expanduser(uri))
         return Location(uri, local_path=(path if path.is_absolute() else (base_dir / path)).resolve(), context=self)
@@ -176,7 +176,7 @@ class DataContext:
         entry = self.config.data.get(asset.name)
         known = ", ".join(sorted(self.config.data)) or "none"
         if entry is None:
-            raise DataError(f"data asset {uri!r} is not known locally (known assets: {known})",
+            raise NotHereError(f"data asset {uri!r} is not known locally (known assets: {known})",
                             hint=f"map it in the `data:` section of amlrun.yaml: `data: {{{asset.name}: <path or URI>}}`")
         if isinstance(entry, dict):
             versions = {str(k): v for k, v in entry.items()}

@@ -7,12 +7,13 @@ no disk beyond reading amlrun.yaml; a refusal there (a `..` leaving a datastore,
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
 
 from amlrun.data.locations import DataContext
-from amlrun.errors import AmlrunError, Problem, SpecError
+from amlrun.errors import AmlrunError, NotHereError, Problem, SpecError
 from amlrun.spec.loader import Node
 from amlrun.store.records import find_store_root
 
@@ -37,10 +38,18 @@ def plan_job(node: Node, file: Path, store_root: Path | None = None) -> Any:
     return plan_command_like(node, data, "dry_run", run_dir)
 
 
-def plan_problems(node: Node, file: Path) -> list[Problem]:
-    """What planning refuses, as problems placed where the offending value is written."""
+def plan_problems(node: Node, file: Path, notes: list[Problem] | None = None) -> list[Problem]:
+    """What planning refuses, as problems placed where the offending value is written.
+
+    Data only this machine lacks (NotHereError: an undeclared container, an unmapped asset) is fine
+    for AzureML: it goes to `notes`, not the problems."""
     try:
         plan_job(node, file)
+    except NotHereError as exc:
+        placed = _placed(node, exc)
+        if notes is not None:
+            notes.append(dataclasses.replace(placed, message=f"AzureML resolves this; to run it here: {placed.message}"))
+        return []
     except SpecError as exc:
         return exc.problems
     except AmlrunError as exc:
