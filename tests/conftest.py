@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tracking_fixtures import tracked_pipeline  # noqa: F401 - one MLflow-logging pipeline for the session
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -62,6 +62,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("amlrun.cli_convert:convert", "Print an azmlops job or pipeline file as AzureML v2 YAML."),
     "package": ("amlrun.cli_package:package", "Build an isolated, reproducible snapshot of a job or pipeline."),
     "init": ("amlrun.cli_init:init", "Create a project of experiment packages (or add one: --experiment)."),
+    "report": ("amlrun.cli_report:report", "Write one self-contained HTML page about a run (graph, metrics)."),
 }
 
 
@@ -182,12 +183,15 @@ def check(files: tuple[Path, ...], overrides: tuple[str, ...], no_sdk: bool) -> 
 
 @cli.command()
 @click.option("-n", "--limit", default=20, show_default=True, help="How many runs to list.")
+@click.option("--experiment", help="Only runs of this experiment (the job's experiment_name, else its folder).")
+@click.option("--metric", help="Add this MLflow metric as a column and order by it (highest first).")
+@click.option("--asc", "ascending", is_flag=True, help="With --metric: lowest first (for a loss).")
 @_store_opt
-def runs(limit: int, store_root: Path | None) -> None:
-    """List recent runs."""
+def runs(limit: int, experiment: str | None, metric: str | None, ascending: bool, store_root: Path | None) -> None:
+    """List recent runs; compare them by a metric they logged."""
     from amlrun.store.views import print_runs
 
-    print_runs(store_root, limit)
+    print_runs(store_root, limit, experiment=experiment, metric=metric, ascending=ascending)
 
 
 @cli.command()

@@ -11,6 +11,7 @@ from amlrun.engine.events import Reporter, report_outputs
 from amlrun.engine.planner import env_choice, plan_command_like
 from amlrun.engine.process import cancel_on_interrupt
 from amlrun.engine.request import RunRequest
+from amlrun.engine.tracking import open_tracking, step_params, step_tags, tracking_extra
 from amlrun.spec.loader import Node
 from amlrun.store.liveness import owner_fields
 from amlrun.store.records import RunRecord, RunStore
@@ -36,8 +37,16 @@ def run_command_job(node: Node, request: RunRequest, store: RunStore, data: Data
     reporter.event("started", message=f"run {name} started (logs: {run_dir / 'user_logs' / 'std_log.txt'})")
     store.update(record, status="Running", started=time.time())
     cancel = cancel or threading.Event()
-    with cancel_on_interrupt(cancel):  # Ctrl-C / SIGTERM: kill the job's process group, record Canceled
-        outcome = run_command_step(plan, reporter, cancel)
+    tracking = open_tracking(node, request.file, data, reporter)
+    try:
+        tracking.add_run(name, None, step_tags(plan), step_params(plan))
+        plan.tracking_env = tracking.env(name)
+        with cancel_on_interrupt(cancel):  # Ctrl-C / SIGTERM: kill the job's process group, record Canceled
+            outcome = run_command_step(plan, reporter, cancel)
+        tracking.end_run(name, outcome.status, record.started)
+    finally:
+        ids = tracking.close()
+    record.extra.update(tracking_extra(tracking, ids, name))
     store.update(record, status=outcome.status, ended=time.time(), exit_code=outcome.exit_code,
                  error=outcome.error, extra={
                      **record.extra,

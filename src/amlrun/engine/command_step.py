@@ -79,6 +79,7 @@ def build_process_env(plan: StepPlan, inputs: dict[str, Any], outputs: dict[str,
         env[f"AZURE_ML_INPUT_{name}"] = value
     for name, out in outputs.items():
         env[f"AZURE_ML_OUTPUT_{name}"] = str(out.local_path)
+    env.update(plan.tracking_env)  # as AzureML sets them; a job's own MLFLOW_* below still wins
     env.update(plan.environment_variables)
     # A job's own `pip install` lands in the step's folder (on its path for the rest of the step), never in
     # amlrun's environment or a cached venv: each run starts from its declared environment, as on AzureML.

@@ -50,11 +50,13 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
                            **request.recorded_source(),
                            "outputs": {k: str(o.location.local_path or o.location.uri) for k, o in plan.outputs.items()},
                            **owner_fields(),
+                           "edges": _edges(plan),
                        })
     write_spec_copy(node, run_dir)
     shown = reporter if request.debug is not None else _live_or(reporter)  # a debugger needs plain lines
     execution = PipelineExecution(plan, store, record, _logged(shown, run_dir), cancel,
                                   request.max_parallel, request.max_workers, force_rerun=force_rerun)
+    execution.tracking_source = (node, Path(request.file), data)
     return execution.run(only=only)
 
 
@@ -94,8 +96,15 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     _restart_parallel_steps(plan, [p for p in stale if p in previous])
     execution = PipelineExecution(plan, store, record, logged, cancel, max_parallel, max_workers,
                                   force_rerun=bool(record.extra.get("force_rerun")), continued=set(partial))
+    execution.tracking_source = (node, Path(record.spec_path), data)
     return execution.run(only=record.extra.get("only_step"), finished=finished,
                          created={path: r.created for path, r in previous.items() if path})
+
+
+def _edges(plan: PipelinePlan) -> list[list[str]]:
+    """[from step, its output, to step, its input] for each binding between steps (the report draws them)."""
+    return [[item.from_step, item.from_output or "", path, name] for path, step in plan.steps.items()
+            for name, item in step.plan.inputs.items() if item.from_step is not None]
 
 
 def _live_or(reporter: Reporter) -> Reporter:

@@ -14,12 +14,14 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from amlrun.engine.command_step import announce_environment
 from amlrun.engine.events import Reporter, report_outputs
 from amlrun.engine.pipeline_plan import PipelinePlan
 from amlrun.engine.pipeline_step import StepLauncher, StepResult, groups_of
 from amlrun.engine.scheduler import FINISHED_OK, Scheduler, overall_status
+from amlrun.engine.tracking import open_tracking, record_tracking
 from amlrun.errors import RunError
 from amlrun.store.records import RunRecord, RunStore
 
@@ -44,6 +46,7 @@ class PipelineExecution:
         self.steps = StepLauncher(plan, store, record, reporter, self.stop, max_workers)
         self.fail_fast_stopped = False
         self.workers: list[threading.Thread] = []
+        self.tracking_source: tuple[Any, Path, Any] | None = None  # (node, job file, data): open_tracking's
 
     # -- the main loop ------------------------------------------------------------------------
 
@@ -53,6 +56,10 @@ class PipelineExecution:
         # switch interval a new step would wait behind that bookkeeping for the GIL.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, 0.0005))
+        if self.tracking_source is not None:
+            self.steps.tracking = open_tracking(*self.tracking_source, self.reporter)
+            self.steps.tracking.add_run(self.record.name, None, {"amlrun.job_type": "pipeline"},
+                                        run_id=self.record.extra.get("mlflow_run_id"))
         try:
             with self.store.hold():
                 return self._run(only, finished or {}, created or {})
@@ -61,6 +68,8 @@ class PipelineExecution:
             raise
         finally:
             sys.setswitchinterval(interval)
+            if self.steps.tracking is not None:
+                self.steps.tracking.close()
 
     def _run(self, only: str | None, finished: dict[str, RunRecord], created: dict[str, float]) -> RunRecord:
         # `--step X` runs what `amlrun run` would run to produce X, and nothing else: upstream steps
@@ -160,6 +169,7 @@ class PipelineExecution:
         failed = [p for p, s in scheduler.states.items() if s == "Failed"]
         error = f"step{'s' if len(failed) > 1 else ''} failed: {', '.join(failed)}" if failed else None
         self.store.update(self.record, status=status, ended=time.time(), error=error)
+        self._close_tracking()
         self.reporter.event("summary", message=self._summary(scheduler))
         note = self._reused_note(scheduler)
         if note:
@@ -172,6 +182,18 @@ class PipelineExecution:
         if interrupted:
             raise KeyboardInterrupt
         return self.record
+
+    def _close_tracking(self) -> None:
+        """Final statuses into MLflow; each record learns its MLflow run id (when a step used MLflow)."""
+        tracking = self.steps.tracking
+        if tracking is None:
+            return
+        records = [self.record, *self.steps.group_records.values(), *self.steps.records.values()]
+        for rec in records:  # the pipelines, and steps that ended without reaching the end of their worker
+            run = tracking.runs.get(rec.name)
+            if run is not None and (run.status is None or rec.type == "pipeline"):
+                tracking.end_run(rec.name, rec.status, rec.started, rec.ended)
+        record_tracking(self.store, records, tracking, tracking.close())
 
     def _reused_note(self, scheduler: Scheduler) -> str | None:
         """With --step: say plainly that the step asked for did not run, why, and how to make it run."""

@@ -18,8 +18,10 @@ from amlrun.engine.cache import StepCache, cache_key
 from amlrun.engine.command_step import StepOutcome, run_command_step
 from amlrun.engine.events import Reporter
 from amlrun.engine.pipeline_plan import PipelinePlan, PlannedStep
+from amlrun.engine.tracking import step_params, step_tags
 from amlrun.errors import AmlrunError, RunError
 from amlrun.store.records import RunRecord, RunStore
+from amlrun.store.tracking import Tracking
 
 __all__ = ["StepLauncher", "StepResult", "groups_of"]
 
@@ -52,6 +54,7 @@ class StepLauncher:
         self.group_records: dict[str, RunRecord] = {}
         self.outputs: dict[str, dict[str, dict[str, str]]] = {}  # step path -> its outputs, once finished
         self.results: queue.Queue[tuple[str, StepResult]] = queue.Queue()
+        self.tracking: Tracking | None = None  # the MLflow runs of this execution, when tracking is on
 
     # -- records --------------------------------------------------------------------------------
 
@@ -72,6 +75,10 @@ class StepLauncher:
                             parent=parent, spec_path=spec_path,
                             extra={"step": path.rsplit(".", 1)[-1], "step_path": path,
                                    "environment": step.plan.environment.label})
+            if self.tracking is not None:
+                earlier = self.store.get(step.run_name) if path in created else None  # resumed: same MLflow run
+                self.tracking.add_run(step.run_name, parent, step_tags(step.plan, path), step_params(step.plan),
+                                      run_id=earlier.extra.get("mlflow_run_id") if earlier is not None else None)
             rec.created = created.get(path, rec.created)
             new.append(rec)
             self.records[path] = rec
@@ -88,6 +95,9 @@ class StepLauncher:
             rec.status = "Running"
         self.store.save(rec)
         self.group_records[path] = rec
+        if self.tracking is not None:
+            self.tracking.add_run(rec.name, parent, {"amlrun.job_type": "pipeline", "amlrun.step": path},
+                                  run_id=rec.extra.get("mlflow_run_id"))
 
     # -- one step (worker thread) ---------------------------------------------------------------
 
@@ -100,6 +110,8 @@ class StepLauncher:
     def mark(self, path: str, status: str, reason: str) -> None:
         """Record a step the scheduler skipped or canceled without running it."""
         self.store.update(self.records[path], status=status, error=reason, started=None, ended=None)
+        if self.tracking is not None:
+            self.tracking.end_run(self.records[path].name, status)
         self.reporter.event("step", step=path, state=status, message=reason)
 
     def _worker(self, path: str) -> None:
@@ -134,8 +146,12 @@ class StepLauncher:
             "Running", time.time(), None, None, None, None)
         self.store.save(rec, write_json=False)
         self.reporter.event("step", step=step.path, state="Running", message="started")
+        if self.tracking is not None:
+            step.plan.tracking_env = self.tracking.env(step.run_name)
         outcome = self._execute(step)
         ended = time.time()
+        if self.tracking is not None:
+            self.tracking.end_run(step.run_name, outcome.status, rec.started, ended)
         outputs: dict[str, dict[str, str]] = {}
         if outcome.status == "Completed":
             for name, out in step.plan.outputs.items():
@@ -233,9 +249,26 @@ class StepLauncher:
                           extra={**rec.extra, "cache_key": key,
                                  "outputs": {n: o["path"] for n, o in outputs.items()},
                                  "output_hashes": {n: o["hash"] for n, o in outputs.items()}})
+        if self.tracking is not None:
+            self._track_reuse(rec, entry.run_name)
         self.reporter.event("step", step=step.path, state="Reused", reused_from=entry.run_name,
                             message=f"Reused (outputs of {entry.run_name})")
         return StepResult("Reused", outputs, reused_from=entry.run_name)
+
+
+    def _track_reuse(self, rec: RunRecord, earlier_name: str) -> None:
+        """A Reused step's MLflow run links the run whose outputs (and metrics) it reused."""
+        assert self.tracking is not None
+        try:
+            earlier = self.store.get(earlier_name)
+        except RunError:
+            earlier = None
+        tags = {"amlrun.reused_from": earlier_name}
+        if earlier is not None and earlier.extra.get("mlflow_run_id"):
+            tags["amlrun.reused_run_id"] = earlier.extra["mlflow_run_id"]
+            self.tracking.linked = True
+        self.tracking.add_run(rec.name, rec.parent, tags)
+        self.tracking.end_run(rec.name, "Reused", rec.started, rec.ended)
 
 
 def groups_of(path: str) -> list[str]:

@@ -79,3 +79,4 @@ class StepPlan:
     artifacts: Location | None = None  # a command step's artifact folder (what it writes under ./outputs, ./logs)
     distribution: dict[str, Any] | None = None  # `distribution:` of a command job: several processes
     instance_count: int = 1
+    tracking_env: dict[str, str] = field(default_factory=dict)  # MLFLOW_* of the step's run, set when it starts

@@ -13,6 +13,7 @@
     cache: {max_size: 20GB}                                     # remote-input cache under the store
     fsspec: {real_azureml_fsspec: false}                        # true: let the real azureml-fsspec through
     environments: {default: auto, my-env: {venv: reqs.txt}, train: host}   # see amlrun.envs.choice
+    tracking: {uri: sqlite:///./mlflow.db}                      # MLflow store (default: one under .amlrun/)
     workspace: {subscription_id: ..., resource_group: ..., workspace_name: ...}
     shared: [packages/shared]                                   # code `amlrun package` copies into every job
 
@@ -37,7 +38,8 @@ __all__ = ["CONFIG_NAME", "ProjectConfig", "find_project_config", "load_project_
 
 CONFIG_NAME = "amlrun.yaml"
 
-_SECTIONS = ("datastores", "data", "workspace", "cache", "fsspec", "shared", "components", "environments")
+_SECTIONS = ("datastores", "data", "workspace", "cache", "fsspec", "shared", "components", "environments",
+             "tracking")
 _LIST_SECTIONS = ("shared",)
 _CREDENTIAL_ENV_KEYS = ("account_key_env", "sas_token_env", "connection_string_env")
 _INLINE_SECRETS = {
@@ -63,6 +65,7 @@ class ProjectConfig:
     shared: list[str] = field(default_factory=list)
     components: dict[str, Any] = field(default_factory=dict)
     environments: dict[str, Any] = field(default_factory=dict)  # venv/container paths made absolute
+    tracking: dict[str, Any] = field(default_factory=dict)
     sources: list[SpecSource] = field(default_factory=list)
     folders: dict[str, Path] = field(default_factory=dict)
     component_folders: dict[str, Path] = field(default_factory=dict)

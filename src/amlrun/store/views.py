@@ -12,7 +12,7 @@ from amlrun.store.liveness import is_orphaned, reap_orphans
 from amlrun.store.records import TERMINAL_STATES, RunRecord, RunStore, find_store_root, refuse_file_as_store
 from amlrun.store.steps import resolve_step
 
-__all__ = ["find_step", "print_logs", "print_run", "print_runs"]
+__all__ = ["find_step", "open_existing_store", "print_logs", "print_run", "print_runs"]
 
 
 def _store(root: Path | None, name: str | None = None) -> RunStore:
@@ -32,6 +32,11 @@ def _store(root: Path | None, name: str | None = None) -> RunStore:
     return store
 
 
+def open_existing_store(root: Path | None, name: str | None = None) -> RunStore:
+    """The run store holding run `name`; an error (not a new store) when there is none."""
+    return _store(root, name)
+
+
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
@@ -41,23 +46,41 @@ def _dur(record: RunRecord) -> str:
     return f"{d:.1f}s" if d is not None and record.status != "Reused" else "-"  # a Reused step ran nothing
 
 
-def print_runs(root: Path | None, limit: int) -> None:
+def print_runs(root: Path | None, limit: int, experiment: str | None = None, metric: str | None = None,
+               ascending: bool = False) -> None:
+    """Recent runs; `experiment` keeps that experiment's; `metric` adds its column and orders by it."""
     from rich.console import Console
     from rich.table import Table
 
     root = root or find_store_root()
     refuse_file_as_store(root)
-    records = _store(root).recent(limit) if (root / "runs.db").exists() else []
+    store = _store(root) if (root / "runs.db").exists() else None
+    records = store.recent(limit if not (experiment or metric) else 100_000) if store is not None else []
+    if experiment:
+        records = [r for r in records if r.extra.get("experiment") == experiment]
+    values: dict[str, float] = {}
+    if metric and store is not None:
+        values = _metric_values(store, records, metric)
+        records = sorted(records, key=lambda r: (r.name not in values,
+                                                 (values.get(r.name, 0.0) if ascending else -values.get(r.name, 0.0))))
+    records = records[:limit]
     if not records:
-        print(f"no runs yet in {root}", file=sys.stderr)
+        where = f" of experiment {experiment!r}" if experiment else ""
+        print(f"no runs{where} yet in {root}", file=sys.stderr)
     _mention_other_stores(root)
     if not records:
         return
     table = Table(box=None, pad_edge=False)
-    for col in ("name", "type", "status", "started", "duration"):
-        table.add_column(col)
+    columns = ["name", "type", "status", "started", "duration"] + (["experiment"] if experiment or metric else [])
+    for col in (*columns, *([metric] if metric else [])):
+        table.add_column(col, justify="right" if col == metric else "left")
     for r in records:
-        table.add_row(r.name, r.type, _status(r), _when(r.started or r.created), _dur(r))
+        row = [r.name, r.type, _status(r), _when(r.started or r.created), _dur(r)]
+        if experiment or metric:
+            row.append(r.extra.get("experiment") or "-")
+        if metric:
+            row.append(f"{values[r.name]:.6g}" if r.name in values else "-")
+        table.add_row(*row)
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 
@@ -68,6 +91,29 @@ def _mention_other_stores(root: Path) -> None:
     for store, count in sorted(other_stores(root).items()):
         print(f"[amlrun] {count} run{'s' if count != 1 else ''} kept in {store}: `amlrun runs --store {store}` "
               "(show/logs/resume find them by name from anywhere)", file=sys.stderr)
+
+
+def _metric_values(store: RunStore, records: list[RunRecord], metric: str) -> dict[str, float]:
+    """run name -> the last value of `metric` it logged (a pipeline: its own, else its first step's)."""
+    from amlrun.store.tracking_read import read_values, tracked_id
+
+    by_uri: dict[str, list[tuple[str, list[str]]]] = {}
+    for record in records:
+        uri = record.extra.get("tracking_uri")
+        if not uri:
+            continue
+        ids = [tracked_id(r, _get_or_none(store, r.reused_from) if r.reused_from else None)
+               for r in (record, *_descendants(store, record.name))]
+        by_uri.setdefault(uri, []).append((record.name, [i for i in ids if i]))
+    found: dict[str, float] = {}
+    for uri, runs in by_uri.items():
+        values = read_values(uri, [i for _, ids in runs for i in ids])
+        for name, ids in runs:
+            value = next((values[i].metrics[metric] for i in ids if i in values and metric in values[i].metrics),
+                         None)
+            if value is not None:
+                found[name] = value
+    return found
 
 
 def _status(record: RunRecord) -> str:
@@ -116,11 +162,49 @@ def print_run(root: Path | None, name: str, step: str | None = None) -> None:
         lines.append(f"output:    {key} -> {value}{aside}")
     lines.extend(_artifact_lines(record))
     lines.extend(_parallel_lines(record))
+    tracked = _tracked_values(store, record)
+    if record.extra.get("mlflow_run_id"):
+        lines.append(f"experiment: {record.extra['experiment']} (MLflow run {record.extra.get('mlflow_run_id')}; "
+                     "`amlrun ui` to browse)")
+    if tracked.get(record.name):
+        lines.append(f"tracked:   {tracked[record.name]}")
     print("\n".join(lines))
-    _print_children(store, record, indent="")
+    _print_children(store, record, indent="", tracked=tracked)
 
 
-def _print_children(store: RunStore, record: RunRecord, indent: str) -> None:
+def _tracked_values(store: RunStore, record: RunRecord) -> dict[str, str]:
+    """run name -> its metrics and params as one line, for a run and its steps that used MLflow."""
+    uri = record.extra.get("tracking_uri")
+    if not uri:
+        return {}
+    from amlrun.store.tracking_read import format_values, read_values, tracked_id
+
+    records = [record, *_descendants(store, record.name)]
+    ids: dict[str, str] = {}
+    for r in records:
+        reused = _get_or_none(store, r.reused_from) if r.status == "Reused" and r.reused_from else None
+        run_id = tracked_id(r, reused)
+        if run_id:
+            ids[r.name] = run_id
+    values = read_values(uri, list(ids.values()))
+    return {name: format_values(values.get(run_id)) for name, run_id in ids.items() if values.get(run_id)}
+
+
+def _descendants(store: RunStore, name: str) -> list[RunRecord]:
+    found = []
+    for child in store.children(name):
+        found += [child, *_descendants(store, child.name)]
+    return found
+
+
+def _get_or_none(store: RunStore, name: str) -> RunRecord | None:
+    try:
+        return store.get(name)
+    except RunError:
+        return None
+
+
+def _print_children(store: RunStore, record: RunRecord, indent: str, tracked: dict[str, str] | None = None) -> None:
     children = store.children(record.name)
     if not children:
         return
@@ -130,8 +214,9 @@ def _print_children(store: RunStore, record: RunRecord, indent: str) -> None:
         extra = f" (reused from {child.reused_from})" if child.reused_from else ""
         step = child.extra.get("step", child.name)
         env = f"  [{child.extra['environment']}]" if child.extra.get("environment") else ""
-        print(f"{indent}  {step:<20} {child.status:<10} {_dur(child):>8}{extra}{env}")
-        _print_children(store, child, indent + "  ")
+        values = f"  {tracked[child.name]}" if tracked and tracked.get(child.name) else ""
+        print(f"{indent}  {step:<20} {child.status:<10} {_dur(child):>8}{extra}{env}{values}")
+        _print_children(store, child, indent + "  ", tracked)
 
 
 def find_step(store: RunStore, run: RunRecord, wanted: str) -> RunRecord:

@@ -18,6 +18,7 @@ from amlrun.engine.parallel.plan import plan_parallel_step
 from amlrun.engine.parallel.step import run_parallel_step
 from amlrun.engine.parallel.unfinished import mini_batches_left
 from amlrun.engine.planner import env_choice
+from amlrun.engine.tracking import open_tracking, step_params, step_tags, tracking_extra
 from amlrun.errors import RunError
 from amlrun.spec.loader import Node, load_job
 from amlrun.spec.validate import validate_node
@@ -37,11 +38,19 @@ def _execute(node: Node, record: RunRecord, store: RunStore, data: DataContext, 
     record.extra["environment"] = plan.environment.label
     announce_environment(reporter, plan)
     store.update(record, status="Running", started=record.started or time.time(), ended=None, error=None)
+    tracking = open_tracking(node, Path(record.spec_path or run_dir), data, reporter)
     try:
+        tracking.add_run(record.name, None, step_tags(plan), step_params(plan),
+                         run_id=record.extra.get("mlflow_run_id"))
+        plan.tracking_env = tracking.env(record.name)
         outcome = run_parallel_step(plan, reporter, cancel, max_workers=max_workers)
+        tracking.end_run(record.name, outcome.status, record.started)
     except KeyboardInterrupt:
         store.update(record, status="Canceled", ended=time.time(), error="interrupted")
+        tracking.end_run(record.name, "Canceled", record.started)
         raise
+    finally:
+        record.extra.update(tracking_extra(tracking, tracking.close(), record.name))
     store.update(record, status=outcome.status, ended=time.time(), exit_code=outcome.exit_code,
                  error=outcome.error, extra={**record.extra, **outcome.extra})
     counts = outcome.extra.get("parallel") or {}

@@ -1,0 +1,61 @@
+"""What a local job tells MLflow: its experiment, each step's run, tags and literal inputs as params.
+
+The endpoint and the store are `store.tracking`'s; this module decides names and what each run says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from amlrun.data.locations import DataContext
+from amlrun.engine.events import Reporter
+from amlrun.engine.plan import StepPlan
+from amlrun.spec.loader import Node
+from amlrun.store.records import RunRecord, RunStore
+from amlrun.store.tracking import Tracking, resolve_tracking_uri, tracking_artifact_root
+
+__all__ = ["experiment_name", "open_tracking", "record_tracking", "step_params", "step_tags", "tracking_extra"]
+
+
+def experiment_name(node: Node, spec_path: Path) -> str:
+    """`experiment_name` of the job, else the job file's folder name, as the service picks it."""
+    job = node.job if node.job is not None else node.definition
+    return getattr(job, "experiment_name", None) or Path(spec_path).resolve().parent.name or "Default"
+
+
+def open_tracking(node: Node, spec_path: Path, data: DataContext, reporter: Reporter) -> Tracking:
+    """Start the job's tracking endpoint (a listening socket; MLflow loads when a step first calls it)."""
+    configured = data.config.tracking.get("uri") if data.config.tracking else None
+    if isinstance(configured, str) and configured.startswith("sqlite:///") \
+            and not Path(configured.removeprefix("sqlite:///")).is_absolute():
+        configured = "sqlite:///" + str((data.config.folder / configured.removeprefix("sqlite:///")).resolve())
+    uri = resolve_tracking_uri(data.store_root, configured)
+    return Tracking(uri, experiment_name(node, spec_path), tracking_artifact_root(data.store_root),
+                    note=lambda message: reporter.event("note", message=message)).start()
+
+
+def step_tags(plan: StepPlan, step_path: str | None = None) -> dict[str, str]:
+    tags = {"amlrun.job_type": plan.kind, "amlrun.environment": plan.environment.description}
+    if step_path:
+        tags["amlrun.step"] = step_path
+    return tags
+
+
+def step_params(plan: StepPlan) -> dict[str, Any]:
+    """Literal inputs (numbers, strings, booleans): the values a run was made with."""
+    return {name: item.value for name, item in plan.inputs.items() if item.is_literal and item.value is not None}
+
+
+def tracking_extra(tracking: Tracking, ids: dict[str, str], name: str) -> dict[str, str]:
+    """What a run record keeps of its MLflow run, so `show`, `runs --metric` and `report` find its values."""
+    if name not in ids:
+        linked = {"tracking_uri": tracking.uri} if tracking.linked else {}  # Reused steps show earlier values
+        return {"experiment": tracking.experiment, **linked}
+    return {"mlflow_run_id": ids[name], "experiment": tracking.experiment, "tracking_uri": tracking.uri}
+
+
+def record_tracking(store: RunStore, records: list[RunRecord], tracking: Tracking, ids: dict[str, str]) -> None:
+    for record in records:
+        if record.name in ids or record.parent is None:
+            store.update(record, extra={**record.extra, **tracking_extra(tracking, ids, record.name)})
