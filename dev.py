@@ -63,7 +63,10 @@ def setup() -> None:
 
 
 # Debian packages some tests use (each test skips, naming what is missing, when one cannot be had).
-APT_PACKAGES: list[str] = ["podman", "runc", "busybox-static"]  # envs: --env container tests
+APT_PACKAGES: list[str] = [
+    "podman", "runc", "busybox-static",  # envs: --env container tests
+    "chromium",  # the report renders in a real browser (test_report)
+]
 
 
 def install_system_packages() -> None:

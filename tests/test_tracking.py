@@ -98,3 +98,15 @@ def test_runs_metric_orders_runs_of_an_experiment_by_their_value(tracked: Tracke
     every = run_cli(tracked.store, sweep, "runs", "--metric", "acc")  # a pipeline counts its steps' values
     first = every.stdout.splitlines()[1].split()
     assert (first[0], first[-1]) == (tracked.run, "0.8")
+
+
+def test_ui_says_how_to_get_mlflows_ui_when_only_the_client_is_installed(tracked: TrackedPipeline) -> None:
+    from amlrun.store.tracking import full_mlflow_installed
+
+    if full_mlflow_installed():
+        pytest.skip("the full mlflow package is installed here: `amlrun ui` would start the server")
+    result = run_cli(tracked.store, tracked.root, "ui", "--port", "5123")
+    assert result.returncode == 2
+    assert "full `mlflow` package" in result.stderr
+    assert f"--backend-store-uri {tracked.tracking_uri} --port 5123" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -63,6 +63,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "package": ("amlrun.cli_package:package", "Build an isolated, reproducible snapshot of a job or pipeline."),
     "init": ("amlrun.cli_init:init", "Create a project of experiment packages (or add one: --experiment)."),
     "report": ("amlrun.cli_report:report", "Write one self-contained HTML page about a run (graph, metrics)."),
+    "ui": ("amlrun.cli_ui:ui", "Browse runs' MLflow metrics and artifacts in MLflow's UI (full mlflow)."),
 }
 
 

@@ -11,7 +11,7 @@ from amlrun.engine.events import Reporter, report_outputs
 from amlrun.engine.planner import env_choice, plan_command_like
 from amlrun.engine.process import cancel_on_interrupt
 from amlrun.engine.request import RunRequest
-from amlrun.engine.tracking import open_tracking, step_params, step_tags, tracking_extra
+from amlrun.engine.tracking import open_tracking, start_step_tracking, step_params, step_tags, tracking_extra
 from amlrun.spec.loader import Node
 from amlrun.store.liveness import owner_fields
 from amlrun.store.records import RunRecord, RunStore
@@ -40,7 +40,7 @@ def run_command_job(node: Node, request: RunRequest, store: RunStore, data: Data
     tracking = open_tracking(node, request.file, data, reporter)
     try:
         tracking.add_run(name, None, step_tags(plan), step_params(plan))
-        plan.tracking_env = tracking.env(name)
+        start_step_tracking(tracking, plan, name)
         with cancel_on_interrupt(cancel):  # Ctrl-C / SIGTERM: kill the job's process group, record Canceled
             outcome = run_command_step(plan, reporter, cancel)
         tracking.end_run(name, outcome.status, record.started)

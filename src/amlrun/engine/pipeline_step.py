@@ -18,7 +18,7 @@ from amlrun.engine.cache import StepCache, cache_key
 from amlrun.engine.command_step import StepOutcome, run_command_step
 from amlrun.engine.events import Reporter
 from amlrun.engine.pipeline_plan import PipelinePlan, PlannedStep
-from amlrun.engine.tracking import step_params, step_tags
+from amlrun.engine.tracking import start_step_tracking, step_params, step_tags
 from amlrun.errors import AmlrunError, RunError
 from amlrun.store.records import RunRecord, RunStore
 from amlrun.store.tracking import Tracking
@@ -147,7 +147,7 @@ class StepLauncher:
         self.store.save(rec, write_json=False)
         self.reporter.event("step", step=step.path, state="Running", message="started")
         if self.tracking is not None:
-            step.plan.tracking_env = self.tracking.env(step.run_name)
+            start_step_tracking(self.tracking, step.plan, step.run_name)
         outcome = self._execute(step)
         ended = time.time()
         if self.tracking is not None:

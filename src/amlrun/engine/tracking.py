@@ -5,6 +5,7 @@ The endpoint and the store are `store.tracking`'s; this module decides names and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ from amlrun.engine.events import Reporter
 from amlrun.engine.plan import StepPlan
 from amlrun.spec.loader import Node
 from amlrun.store.records import RunRecord, RunStore
-from amlrun.store.tracking import Tracking, resolve_tracking_uri, tracking_artifact_root
+from amlrun.store.tracking import Tracking, project_tracking_uri, tracking_artifact_root
 
-__all__ = ["experiment_name", "open_tracking", "record_tracking", "step_params", "step_tags", "tracking_extra"]
+__all__ = ["experiment_name", "mentions_mlflow", "open_tracking", "record_tracking", "start_step_tracking",
+           "step_params", "step_tags", "tracking_extra"]
 
 
 def experiment_name(node: Node, spec_path: Path) -> str:
@@ -26,13 +28,44 @@ def experiment_name(node: Node, spec_path: Path) -> str:
 
 def open_tracking(node: Node, spec_path: Path, data: DataContext, reporter: Reporter) -> Tracking:
     """Start the job's tracking endpoint (a listening socket; MLflow loads when a step first calls it)."""
-    configured = data.config.tracking.get("uri") if data.config.tracking else None
-    if isinstance(configured, str) and configured.startswith("sqlite:///") \
-            and not Path(configured.removeprefix("sqlite:///")).is_absolute():
-        configured = "sqlite:///" + str((data.config.folder / configured.removeprefix("sqlite:///")).resolve())
-    uri = resolve_tracking_uri(data.store_root, configured)
+    uri = project_tracking_uri(data.store_root, data.config)
     return Tracking(uri, experiment_name(node, spec_path), tracking_artifact_root(data.store_root),
-                    note=lambda message: reporter.event("note", message=message)).start()
+                    note=lambda message: reporter.event("note", message=message),
+                    fallback=data.store_root / "tracking" / "mlruns").start()
+
+
+_CODE_SUFFIXES = {".py", ".ipynb", ".sh", ".r", ".cfg", ".toml", ".yml", ".yaml"}
+_SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".amlrun", "mlruns"}
+
+
+def mentions_mlflow(plan: StepPlan, max_files: int = 3000) -> bool:
+    """Whether a step's command or code names MLflow: then it will very likely call the endpoint."""
+    if "mlflow" in (plan.command or "").lower():
+        return True
+    if plan.code_dir is None or not plan.code_dir.is_dir():
+        return False
+    seen = 0
+    for folder, dirs, files in os.walk(plan.code_dir):
+        dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
+        for name in files:
+            if Path(name).suffix.lower() not in _CODE_SUFFIXES:
+                continue
+            seen += 1
+            if seen > max_files:
+                return False
+            try:
+                with open(os.path.join(folder, name), "rb") as fh:
+                    if b"mlflow" in fh.read(2_000_000):
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def start_step_tracking(tracking: Tracking, plan: StepPlan, key: str) -> None:
+    """Give the step its MLFLOW_* variables; load MLflow meanwhile when its code names it."""
+    plan.tracking_env = tracking.env(key)
+    tracking.prefetch(lambda: mentions_mlflow(plan))
 
 
 def step_tags(plan: StepPlan, step_path: str | None = None) -> dict[str, str]:

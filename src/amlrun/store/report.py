@@ -33,6 +33,7 @@ STATE_COLOURS = {
 class _Step:
     path: str
     record: RunRecord
+    source: RunRecord  # the run that did the work: the record itself, or for a Reused step the run it reused
     values: Any = None  # TrackedValues
     histories: list[Any] = field(default_factory=list)
 
@@ -46,13 +47,13 @@ def build_report(store: RunStore, record: RunRecord) -> str:
         raise UsageError("amlrun report draws with plotly, which is not installed",
                          hint="pip install 'amlrun[report]'") from None
     steps = _steps(store, record)
-    _read_tracking(store, record, steps)
+    _read_tracking(record, steps)
     parts = [_header(record)]
     if record.type == "pipeline":
         parts.append('<h2>Graph</h2><div class="graph">' + _figure_html(_graph(go, record, steps)) + "</div>")
     parts.append(_steps_table(record, steps))
     parts.extend(_metrics_section(go, steps))
-    parts.extend(_parallel_section(step) for step in steps if step.record.extra.get("parallel"))
+    parts.extend(_parallel_section(step) for step in steps if step.source.extra.get("parallel"))
     title = f"amlrun report: {record.name}"
     return _PAGE.format(title=html.escape(title), plotly=get_plotlyjs(), body="\n".join(p for p in parts if p),
                         made=html.escape(datetime.now().strftime("%Y-%m-%d %H:%M:%S")))
@@ -61,7 +62,7 @@ def build_report(store: RunStore, record: RunRecord) -> str:
 def _steps(store: RunStore, record: RunRecord) -> list[_Step]:
     """A pipeline's leaf steps in the order they were created; a single job is its own one step."""
     if record.type != "pipeline":
-        return [_Step(record.name, record)]
+        return [_Step(record.name, record, record)]
     found: list[_Step] = []
 
     def walk(name: str) -> None:
@@ -69,31 +70,32 @@ def _steps(store: RunStore, record: RunRecord) -> list[_Step]:
             if child.type == "pipeline":
                 walk(child.name)
             else:
-                found.append(_Step(child.extra.get("step_path") or child.extra.get("step") or child.name, child))
+                path = child.extra.get("step_path") or child.extra.get("step") or child.name
+                found.append(_Step(path, child, _reused(store, child) or child))
 
     walk(record.name)
     return found
 
 
-def _read_tracking(store: RunStore, record: RunRecord, steps: list[_Step]) -> None:
+def _reused(store: RunStore, record: RunRecord) -> RunRecord | None:
+    if record.status != "Reused" or not record.reused_from:
+        return None
+    from amlrun.errors import RunError
+
+    try:
+        return store.get(record.reused_from)
+    except RunError:
+        return None
+
+
+def _read_tracking(record: RunRecord, steps: list[_Step]) -> None:
     """Each step's params, last metric values and histories, when the run used MLflow."""
     uri = record.extra.get("tracking_uri")
     if not uri:
         return
-    from amlrun.errors import RunError
-    from amlrun.store.tracking_read import read_histories, read_values, tracked_id
+    from amlrun.store.tracking_read import read_histories, read_values
 
-    ids: dict[str, str] = {}
-    for step in steps:
-        reused = None
-        if step.record.status == "Reused" and step.record.reused_from:
-            try:
-                reused = store.get(step.record.reused_from)
-            except RunError:
-                reused = None
-        run_id = tracked_id(step.record, reused)
-        if run_id:
-            ids[step.path] = run_id
+    ids = {step.path: step.source.extra["mlflow_run_id"] for step in steps if step.source.extra.get("mlflow_run_id")}
     values = read_values(uri, list(ids.values()))
     for step in steps:
         run_id = ids.get(step.path)
@@ -148,12 +150,12 @@ def _steps_table(record: RunRecord, steps: list[_Step]) -> str:
         r = step.record
         reuse = f"reused from {html.escape(r.reused_from)}" if r.reused_from else "-"
         logged = _values_html(step.values)
-        env = html.escape(str(r.extra.get("environment") or "-"))
+        env = html.escape(str(r.extra.get("environment") or step.source.extra.get("environment") or "-"))
         error = f'<div class="error">{html.escape(r.error)}</div>' if r.error and r.status == "Failed" else ""
         rows.append(f'<tr class="step" data-step="{html.escape(step.path)}" data-state="{html.escape(r.status)}">'
                     f'<td class="name">{html.escape(step.path)}{error}</td><td>{html.escape(r.type)}</td>'
                     f"<td>{_state(r.status)}</td><td>{_duration(r)}</td><td>{reuse}</td><td>{env}</td>"
-                    f"<td>{logged}</td><td>{_log_link(r)}</td></tr>")
+                    f"<td>{logged}</td><td>{_log_link(step.source)}</td></tr>")
     title = "Steps" if record.type == "pipeline" else "Job"
     return f'<h2>{title}</h2><table class="steps">{head}{"".join(rows)}</table>'
 
@@ -181,8 +183,8 @@ def _metrics_section(go: Any, steps: list[_Step]) -> list[str]:
 
 
 def _parallel_section(step: _Step) -> str:
-    counts = step.record.extra.get("parallel") or {}
-    rows = _mini_batch_rows(Path(step.record.run_dir))
+    counts = step.source.extra.get("parallel") or {}
+    rows = _mini_batch_rows(Path(step.source.run_dir))
     facts = (f'<table class="counts" data-step="{html.escape(step.path)}">'
              "<tr><th></th><th>total</th><th>ok</th><th>failed</th><th>retried</th></tr>"
              f"<tr><th>mini-batches</th><td class=\"mb-total\">{counts.get('mini_batches', 0)}</td>"

@@ -19,17 +19,17 @@ creates the runs there at once, through MLflow's client (the user asked for that
 
 from __future__ import annotations
 
-import getpass
+import contextlib
 import os
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrackedRun", "Tracking", "resolve_tracking_uri", "tracking_artifact_root"]
+__all__ = ["TrackedRun", "Tracking", "full_mlflow_installed", "project_tracking_uri", "resolve_tracking_uri",
+           "tracking_artifact_root"]
 
 REMOTE_SCHEMES = ("http://", "https://", "databricks", "azureml://")
 STATUS_MAP = {"Completed": "FINISHED", "Reused": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED",
@@ -45,6 +45,15 @@ def resolve_tracking_uri(store_root: Path, configured: str | None = None) -> str
             return "sqlite:///" + str(Path(uri).expanduser().resolve())  # a bare path names a sqlite file
         return uri
     return "sqlite:///" + str(store_root / "tracking" / "mlflow.db")
+
+
+def project_tracking_uri(store_root: Path, config: Any) -> str:
+    """`resolve_tracking_uri` for a project: a relative sqlite path in amlrun.yaml is relative to that file."""
+    configured = (config.tracking or {}).get("uri")
+    if isinstance(configured, str) and configured.startswith("sqlite:///") \
+            and not Path(configured.removeprefix("sqlite:///")).is_absolute():
+        configured = "sqlite:///" + str((config.folder / configured.removeprefix("sqlite:///")).resolve())
+    return resolve_tracking_uri(store_root, configured if isinstance(configured, str) else None)
 
 
 def tracking_artifact_root(store_root: Path) -> str:
@@ -70,7 +79,8 @@ class TrackedRun:
 class Tracking:
     """The MLflow runs of one local job, and the endpoint its steps log through."""
 
-    def __init__(self, uri: str, experiment: str, artifact_root: str, note: Any = None) -> None:
+    def __init__(self, uri: str, experiment: str, artifact_root: str, note: Any = None,
+                 fallback: Path | None = None) -> None:
         self.uri = uri
         self.experiment = experiment
         self.artifact_root = artifact_root
@@ -82,9 +92,13 @@ class Tracking:
         self._experiment_id: str | None = None
         self._failure: str | None = None
         self._server: Any = None
+        self._socket: Any = None
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self.endpoint = uri
         self.linked = False  # a Reused step points at an earlier run's MLflow values
+        self.fallback = fallback  # a plain file store for steps when amlrun cannot serve the project's store
+        self.serving = False
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -93,12 +107,46 @@ class Tracking:
         if self.remote:
             self._load()
             return self
-        self._server = _make_server(self._wsgi)
-        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="amlrun-mlflow", daemon=True)
+        if not _can_serve():  # amlrun without its tracking extra: steps still get a store they can write
+            if self.fallback is not None:
+                self.endpoint = self.fallback.resolve().as_uri()
+            return self
+        import socket
+
+        self.serving = True
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(64)  # connections wait here until the thread below answers them
+        self.endpoint = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._accept, name="amlrun-mlflow", daemon=True)
         self._thread.start()
         return self
+
+    def _accept(self) -> None:
+        """Answer connections until `close` (which wakes this loop with one last connection).
+
+        The HTTP server is built here, off the job's path (its stdlib imports cost tens of ms)."""
+        self._server = _make_server(self._wsgi, self._socket)
+        while not self._stop.is_set():
+            self._server.handle_request()
+
+    def prefetch(self, wanted: Any) -> None:
+        """Load MLflow in the background now if `wanted()` says a step will call it (its code mentions
+        MLflow): the step's first call then waits less, as both load side by side."""
+        if not self.serving:
+            if self.fallback is not None and wanted():
+                self._note(f"MLflow calls of this job log to the file store {self.fallback}: amlrun's own "
+                           "environment lacks what serves the project's tracking store (pip install 'amlrun[tracking]')")
+            return
+        if self.used or self._failure is not None:
+            return
+
+        def warm() -> None:
+            if wanted():
+                with self._lock:
+                    self._load()
+
+        threading.Thread(target=warm, name="amlrun-mlflow-prefetch", daemon=True).start()
 
     @property
     def used(self) -> bool:
@@ -115,10 +163,17 @@ class Tracking:
                     for run in self.runs.values():
                         self._finish(run)
         finally:
-            if self._server is not None:
-                self._server.shutdown()
-                self._server.server_close()
-                self._server = None
+            if self._socket is not None:
+                import socket
+
+                self._stop.set()
+                port = self._socket.getsockname()[1]
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                    pass
+                if self._thread is not None:
+                    self._thread.join(timeout=5)
+                self._socket.close()
+                self._socket = None
         return {key: run.run_id for key, run in self.runs.items()} if self.used else {}
 
     # -- the job tree ---------------------------------------------------------------------------
@@ -136,7 +191,7 @@ class Tracking:
                 run.status = run.ended = None
                 run.finished = False
                 return run
-            run = TrackedRun(key=key, run_id=run_id or uuid.uuid4().hex, parent=parent, tags=dict(tags or {}),
+            run = TrackedRun(key=key, run_id=run_id or _new_id(), parent=parent, tags=dict(tags or {}),
                              params={k: _param(v) for k, v in (params or {}).items() if v is not None},
                              created=run_id is not None)
             self.runs[key] = run
@@ -158,6 +213,9 @@ class Tracking:
 
     def env(self, key: str) -> dict[str, str]:
         """The variables AzureML sets for a job's process, pointing at this run."""
+        if not self.serving and not self.remote:  # the file store: runs are the steps' own
+            return {"MLFLOW_TRACKING_URI": self.endpoint, "MLFLOW_ALLOW_FILE_STORE": "true",
+                    "MLFLOW_EXPERIMENT_NAME": self.experiment}
         run = self.runs[key]
         env = {"MLFLOW_TRACKING_URI": self.endpoint, "MLFLOW_RUN_ID": run.run_id,
                "MLFLOW_EXPERIMENT_NAME": self.experiment,
@@ -241,6 +299,25 @@ class Tracking:
             return list(app(environ, start_response))
 
 
+def full_mlflow_installed() -> bool:
+    """The full `mlflow` package (with its UI's built pages), not only mlflow-skinny; nothing imported."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlflow")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return any((Path(folder) / "server" / "js" / "build" / "index.html").is_file()
+               for folder in spec.submodule_search_locations)
+
+
+def _can_serve() -> bool:
+    """Whether amlrun's interpreter has what serves a local store over REST (found, not imported)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("mlflow", "sqlalchemy", "alembic", "flask", "flask_cors"))
+
+
 def _param(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
@@ -253,7 +330,15 @@ def _status(status: str) -> Any:
     return RunStatus.from_string(STATUS_MAP.get(status, "FAILED"))
 
 
+def _new_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
 def _user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some containers
@@ -290,7 +375,7 @@ def _experiment_id(store: Any, name: str, artifact_root: str) -> str:
     if experiment is not None:
         return experiment.experiment_id
     try:
-        return store.create_experiment(name, artifact_location=f"{artifact_root}/{uuid.uuid4().hex[:12]}")
+        return store.create_experiment(name, artifact_location=f"{artifact_root}/{_new_id()[:12]}")
     except Exception:  # noqa: BLE001 - another run created it meanwhile
         experiment = store.get_experiment_by_name(name)
         if experiment is None:
@@ -309,6 +394,7 @@ def _create_run_with_id(store: Any, run_id: str, experiment_id: str | None, star
     takes one. For the length of that one call the store module's `uuid` hands out ours.
     """
     import types
+    import uuid
 
     module = sys.modules[type(store).create_run.__module__]
     real = getattr(module, "uuid", None)
@@ -325,8 +411,8 @@ def _create_run_with_id(store: Any, run_id: str, experiment_id: str | None, star
         raise RuntimeError(f"{type(store).__name__} did not keep run id {run_id}")
 
 
-def _make_server(app: Any) -> Any:
-    """A threaded WSGI server on a free loopback port (no name lookups: they can hang offline)."""
+def _make_server(app: Any, sock: Any) -> Any:
+    """A threaded WSGI server on the listening socket `sock` (no name lookups: they can hang offline)."""
     import socketserver
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
@@ -340,12 +426,11 @@ def _make_server(app: Any) -> Any:
     class Server(socketserver.ThreadingMixIn, WSGIServer):
         daemon_threads = True
 
-        def server_bind(self) -> None:
-            socketserver.TCPServer.server_bind(self)
-            self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-            self.setup_environ()
-
-    server = Server(("127.0.0.1", 0), Quiet)
+    server = Server(sock.getsockname(), Quiet, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock
+    server.server_name, server.server_port = "127.0.0.1", sock.getsockname()[1]
+    server.setup_environ()
     server.set_app(app)
     return server
 

@@ -18,7 +18,7 @@ from amlrun.engine.parallel.plan import plan_parallel_step
 from amlrun.engine.parallel.step import run_parallel_step
 from amlrun.engine.parallel.unfinished import mini_batches_left
 from amlrun.engine.planner import env_choice
-from amlrun.engine.tracking import open_tracking, step_params, step_tags, tracking_extra
+from amlrun.engine.tracking import open_tracking, start_step_tracking, step_params, step_tags, tracking_extra
 from amlrun.errors import RunError
 from amlrun.spec.loader import Node, load_job
 from amlrun.spec.validate import validate_node
@@ -42,7 +42,7 @@ def _execute(node: Node, record: RunRecord, store: RunStore, data: DataContext, 
     try:
         tracking.add_run(record.name, None, step_tags(plan), step_params(plan),
                          run_id=record.extra.get("mlflow_run_id"))
-        plan.tracking_env = tracking.env(record.name)
+        start_step_tracking(tracking, plan, record.name)
         outcome = run_parallel_step(plan, reporter, cancel, max_workers=max_workers)
         tracking.end_run(record.name, outcome.status, record.started)
     except KeyboardInterrupt:
