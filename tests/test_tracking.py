@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,11 @@ def test_runs_metric_orders_runs_of_an_experiment_by_their_value(tracked: Tracke
     (sweep / "job.yml").write_text(
         "type: command\nexperiment_name: sweep-exp\ncode: src\ncommand: python fit.py ${{inputs.lr}}\n"
         "inputs: {lr: 0.1}\nenvironment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest\n")
-    for name, lr in (("lr_mid", "0.2"), ("lr_low", "0.1"), ("lr_high", "0.3")):
-        result = run_cli(tracked.store, sweep, "run", sweep / "job.yml", "--name", name, "--set", f"inputs.lr={lr}")
+    with ThreadPoolExecutor(3) as pool:  # three runs at once, as a sweep would start them
+        results = list(pool.map(lambda run: run_cli(tracked.store, sweep, "run", sweep / "job.yml", "--name", run[0],
+                                                    "--set", f"inputs.lr={run[1]}"),
+                                (("lr_mid", "0.2"), ("lr_low", "0.1"), ("lr_high", "0.3"))))
+    for result in results:
         assert result.returncode == 0, result.stderr
     listed = run_cli(tracked.store, sweep, "runs", "--experiment", "sweep-exp", "--metric", "acc")
     assert listed.returncode == 0, listed.stderr
