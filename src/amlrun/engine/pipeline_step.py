@@ -255,7 +255,6 @@ class StepLauncher:
                             message=f"Reused (outputs of {entry.run_name})")
         return StepResult("Reused", outputs, reused_from=entry.run_name)
 
-
     def _track_reuse(self, rec: RunRecord, earlier_name: str) -> None:
         """A Reused step's MLflow run links the run whose outputs (and metrics) it reused."""
         assert self.tracking is not None

@@ -69,7 +69,7 @@ def start_step_tracking(tracking: Tracking, plan: StepPlan, key: str) -> None:
 
 
 def step_tags(plan: StepPlan, step_path: str | None = None) -> dict[str, str]:
-    tags = {"amlrun.job_type": plan.kind, "amlrun.environment": plan.environment.description}
+    tags = {"amlrun.job_type": plan.kind, "amlrun.environment": plan.environment.label}
     if step_path:
         tags["amlrun.step"] = step_path
     return tags
