@@ -259,11 +259,19 @@ def build_package(job_file: Path, output: Path | None = None) -> PackageResult:
                             "(exclude them in .amlignore)")
         (stage / MARKER).write_text(json.dumps({"hash": digest, "source": str(job_file.resolve())}, indent=1))
         target = Path(output) if output is not None else home / digest[:12]
-        _replace(stage, target)
+        if output is not None or _hash_of(target) != digest:  # same content: a run may be using it, keep it
+            _replace(stage, target)
         return PackageResult(target, target / job_file.name, digest, count, total,
                              sorted(packager.units.values()), warnings)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _hash_of(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / MARKER).read_text()).get("hash")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _replace(stage: Path, target: Path) -> None:
