@@ -386,3 +386,28 @@ def test_public_blob_input_passes_check_with_a_note_on_running_it_here(amlrun, w
     assert checked.code == 0, checked.text
     (note,) = [line for line in checked.err.splitlines() if line.startswith("note:")]
     assert "hello-iris-file.yml:" in note and "AzureML resolves this" in note and "credential: anonymous" in note
+
+
+def test_standalone_automl_job_with_a_task_passes_check(amlrun, write) -> None:
+    """An automl job's `task: classification` is the service's field, not a parallel task."""
+    job = write("hello-automl-job-basic.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/autoMLJob.schema.json
+        type: automl
+        experiment_name: dpv2-cli-automl-classifier-experiment
+        compute: azureml:cpu-cluster
+        task: classification
+        primary_metric: accuracy
+        log_verbosity: debug
+        limits:
+          timeout_minutes: 90
+          max_trials: 5
+        target_column_name: "y"
+        training_data:
+          path: "./training-mltable-folder"
+          type: mltable
+        featurization:
+          mode: "auto"
+        """)
+    checked = amlrun("check", "--no-sdk", job)
+    assert checked.code == 0, checked.text
+    assert "an automl job runs on AzureML only" in checked.err

@@ -28,6 +28,8 @@ _DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 
 def hazard_problems(node: Node) -> list[Problem]:
     problems: list[Problem] = []
+    if node.kind == "remote":  # a step only AzureML runs (automl, sweep, ...): its fields are the service's
+        return problems
     definition = node.definition
     _port_names(node, problems)
     for field in ("command",):
