@@ -204,6 +204,11 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
     extra = {"parallel": counts, "outputs": {k: str(o.location.local_path or o.location.uri)
                                          for k, o in plan.outputs.items()}}
     if out_file is not None:
+        rows_to = outputs[settings.append_row_to]
+        dest = rows_to.location.local_path if rows_to.published and rows_to.location is not None else None
+        if dest is not None:  # published: the rows are where the output landed, not in its staging folder
+            out_file = dest if plan.outputs[settings.append_row_to].type == "uri_file" \
+                else dest / settings.append_row_file_name
         extra["append_row_file"] = str(out_file)
     code = 0 if result.status == "Completed" else FAILED_EXIT_CODE
     return StepOutcome(result.status, code, result.error, time.monotonic() - started, extra)
