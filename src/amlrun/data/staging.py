@@ -15,9 +15,10 @@ Inputs
 
 Outputs
 - `rw_mount` (the default) and `upload`, on any datastore: the step writes to a staging folder under
-  the store (except `rw_mount` onto a local folder that already holds files: a mount shows them, and
-  steps that read what is there, as azmlops' pipelinedata joins do, need them; it writes in place), published (moved or uploaded) only when the step succeeds, so a failed, killed or
-  orphaned step never leaves a partial output where downstream steps and users read it. The staging
+  the store, published (moved or uploaded) only when the step succeeds, so a failed, killed or
+  orphaned step never leaves a partial output where downstream steps and users read it. (An
+  `rw_mount` onto a local folder that already holds files is written in place: a mount shows those
+  files, and steps that read them, as azmlops' pipelinedata joins do, need them.) The staging
   folder is named after the destination and the step run writing it (two steps sharing one
   destination never share a staging folder). A command step starts from an empty one (a resumed
   step never mixes an earlier attempt's files in); a resumed parallel step continues with what it
@@ -404,8 +405,10 @@ class PreparedOutput:
         report(self.stats.summary("uploaded", what))
 
 
-def _holds_data(path: Path) -> bool:
+def _holds_data(path: Path | None) -> bool:
     """Whether an output's destination already has files, which an rw_mount step sees (and may read) in place."""
+    if path is None:
+        return False
     try:
         return path.is_file() or (path.is_dir() and any(path.iterdir()))
     except OSError:
@@ -429,8 +432,9 @@ def prepare_output(name: str, type_: str, mode: str, location: Location, fresh: 
     """
     if mode not in ("rw_mount", "upload", "direct"):
         raise DataError(f"output {name!r}: unknown mode {mode!r}", hint="use rw_mount or upload")
-    if location.local_path is not None and (mode == "direct" or (mode == "rw_mount" and _holds_data(location.local_path))):
-        path = location.local_path  # direct: the path itself; rw_mount onto existing data: a mount shows it
+    in_place = mode == "direct" or (mode == "rw_mount" and _holds_data(location.local_path))
+    if location.local_path is not None and in_place:  # direct: the path; rw_mount onto existing data: a mount
+        path = location.local_path
         (path.parent if type_ == "uri_file" else path).mkdir(parents=True, exist_ok=True)
         return PreparedOutput(name, path, location, type_)
     key = object_key("output", location.uri, location.local_path, owner)[:24]
