@@ -172,7 +172,7 @@ def check(files: tuple[Path, ...], overrides: tuple[str, ...], no_sdk: bool) -> 
     problems, notes = check_files(list(files), _parsed_overrides(list(files), overrides), use_sdk=not no_sdk)
     problems = list(dict.fromkeys(problems))  # a component checked alone and via its pipeline reports once
     for note in notes:
-        click.echo(f"note: {note.render()}", err=True)
+        click.echo(scrub_secrets(f"note: {note.render()}"), err=True)
     if problems:
         from amlrun.errors import render_problems
 
