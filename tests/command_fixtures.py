@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -12,14 +13,21 @@ from pathlib import Path
 
 from conftest import SRC
 
-__all__ = ["LineReader", "gate_command", "start_amlrun", "wait_for_process_group_gone"]
+__all__ = ["LineReader", "gate_command", "interruptible", "start_amlrun", "wait_for_process_group_gone"]
 
 
 def start_amlrun(*args: str | Path, store: Path, cwd: Path) -> subprocess.Popen[str]:
     """`amlrun ARGS...` in the background, with pipes for stdout and stderr."""
     env = {**os.environ, "AMLRUN_HOME": str(store), "PYTHONPATH": str(SRC), "NO_COLOR": "1"}
     return subprocess.Popen([sys.executable, "-m", "amlrun", *map(str, args)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
+
+
+def interruptible() -> None:
+    """Popen preexec: SIGINT at its default, as in a terminal, even when the test run inherited it
+    ignored (a suite started with `&` from a script); amlrun rightly leaves an ignored SIGINT alone."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class LineReader:

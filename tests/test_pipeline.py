@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from amlrun.store.records import RunStore
+from command_fixtures import interruptible
 from conftest import EXAMPLES, SRC
 from pipeline_fixtures import (
     LONG_FORM_PIPELINE,
@@ -222,7 +223,7 @@ def test_ctrl_c_kills_steps_and_records_canceled(store: Path, write, tmp_path: P
     """)
     env = {**os.environ, "AMLRUN_HOME": str(store), "PYTHONPATH": str(SRC)}
     proc = subprocess.Popen([sys.executable, "-m", "amlrun", "run", str(job), "--name", "stopme"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if (store / "runs.db").exists() and step_records(store, "stopme").get("slow") is not None \
