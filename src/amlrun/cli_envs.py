@@ -8,17 +8,10 @@ from datetime import datetime
 
 import click
 
+from amlrun.data.progress import human_bytes
 from amlrun.errors import UsageError
 
 __all__ = ["envs"]
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{size:.1f}GB"
 
 
 def _age(text: str) -> float:
@@ -45,7 +38,7 @@ def envs(ctx: click.Context) -> None:
     for env in found:
         used = datetime.fromtimestamp(env.last_used).strftime("%Y-%m-%d %H:%M:%S")
         packages = ", ".join(env.packages[:6]) + (", ..." if len(env.packages) > 6 else "")
-        click.echo(f"{env.key:<17} {env.python:<7} {_human(env.size):>8}  {used:<19}  {env.source} ({packages})")
+        click.echo(f"{env.key:<17} {env.python:<7} {human_bytes(env.size, sep=''):>8}  {used:<19}  {env.source} ({packages})")
     click.echo(f"{len(found)} environment{'s' if len(found) != 1 else ''} in {cache_root()}", err=True)
 
 

@@ -18,12 +18,13 @@ __all__ = ["TransferStats", "Transfer", "human_bytes"]
 SHOW_AFTER_SECONDS = 1.0
 
 
-def human_bytes(n: float) -> str:
+def human_bytes(n: float, sep: str = " ") -> str:
+    """`n` bytes as `12.3 MB` (`sep` goes between number and unit; tables use none)."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            return f"{n:.0f}{sep}{unit}" if unit == "B" else f"{n:.1f}{sep}{unit}"
         n /= 1024
-    return f"{n:.1f} GB"
+    return f"{n:.1f}{sep}GB"
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Any
 
 from amlrun.errors import RunError
 from amlrun.store.records import TERMINAL_STATES, RunRecord, RunStore
+from amlrun.store.steps import descendants
 
 __all__ = ["GROUP_FILE", "ORPHANED", "is_orphaned", "owner_fields", "reap_orphans", "write_group_file"]
 
@@ -91,7 +92,7 @@ def reap_orphans(store: RunStore) -> list[str]:
     for record in store.unfinished():
         if not is_orphaned(record):
             continue
-        steps = _descendants(store, record.name)
+        steps = descendants(store, record.name)
         killed = any([_kill_group(r.run_dir) for r in [record, *steps] if r.status not in TERMINAL_STATES])
         if killed:
             time.sleep(0.05)  # let the kernel deliver the kills before anyone resumes into the folders
@@ -104,11 +105,3 @@ def reap_orphans(store: RunStore) -> list[str]:
             continue  # a read-only store: shown as orphaned, recorded by the next writable command
         reaped.append(record.name)
     return reaped
-
-
-def _descendants(store: RunStore, name: str) -> list[RunRecord]:
-    found = []
-    for child in store.children(name):
-        found.append(child)
-        found.extend(_descendants(store, child.name))
-    return found
