@@ -66,6 +66,7 @@ def setup() -> None:
 APT_PACKAGES: list[str] = [
     "podman", "runc", "busybox-static",  # envs: --env container tests
     "chromium",  # the report renders in a real browser (test_report)
+    "openmpi-bin",  # MPI jobs launch through mpirun (test_distributed_jobs; ~7 MB download)
 ]
 
 

@@ -4,8 +4,12 @@ variables AzureML's launchers set, log per process as the service does, and fail
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from pathlib import Path
+
+import pytest
 
 RENDEZVOUS = """
 import os, socket, sys, time
@@ -95,7 +99,12 @@ def test_mpi_and_tensorflow_jobs_get_their_launchers_variables(amlrun, write, st
         distribution: {type: mpi, process_count_per_instance: 2}
         resources: {instance_count: 1}
     """)
-    assert amlrun("run", mpi, "--name", "mpi1").code == 0
+    # another MPI's mpirun (MPICH's Hydra) takes other flags: amlrun starts the processes itself, and says so
+    write("bin/mpirun", "#!/bin/sh\necho 'HYDRA build details:'\n").chmod(0o755)
+    path = f"{mpi.parents[1] / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    started = amlrun("run", mpi, "--name", "mpi1", env={"PATH": path})
+    assert started.code == 0, started.text
+    assert "mpirun (Open MPI) is not installed here: amlrun starts the 2 MPI processes itself" in started.err
     for rank in range(2):
         seen = json.loads((store / "runs" / "mpi1" / "user_logs" / f"std_log_process_{rank:02d}.txt").read_text())
         assert seen["OMPI_COMM_WORLD_RANK"] == str(rank) and seen["OMPI_COMM_WORLD_SIZE"] == "2"
@@ -117,3 +126,53 @@ def test_mpi_and_tensorflow_jobs_get_their_launchers_variables(amlrun, write, st
     cluster = configs["00_worker"]["cluster"]
     assert len(cluster["worker"]) == 2 and len(cluster["ps"]) == 1 and len(set(cluster["worker"] + cluster["ps"])) == 3
     assert all(c["cluster"] == cluster for c in configs.values())
+
+
+ALLREDUCE = """
+import os, sys
+from mpi4py import MPI
+
+world = MPI.COMM_WORLD
+total = world.allreduce(world.Get_rank() + 1)  # a real MPI collective: every rank must take part
+rank, size = os.environ["OMPI_COMM_WORLD_RANK"], os.environ["OMPI_COMM_WORLD_SIZE"]
+print(f"rank={rank} size={size} mpi_rank={world.Get_rank()} mpi_size={world.Get_size()} sum={total} "
+      f"master={os.environ['AZ_BATCH_MASTER_NODE'].split(':')[0]} out={sys.argv[1]}")
+open(os.path.join(sys.argv[1], f"rank_{rank}.txt"), "w").write(f"{rank}/{size} sum={total}")
+if rank == os.environ.get("FAIL_RANK"):
+    sys.exit(5)
+"""
+
+
+def test_an_mpi_job_runs_through_mpirun_and_every_rank_meets_the_others(amlrun, write, store: Path) -> None:
+    if not shutil.which("mpirun"):
+        pytest.skip("mpirun (Debian openmpi-bin) is not installed")
+    write("proj/src/allreduce.py", ALLREDUCE)
+    job = write("proj/mpi.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+        type: command
+        code: src
+        command: python allreduce.py ${{outputs.ranks}}
+        outputs:
+          ranks: {type: uri_folder}
+        environment: azureml:AzureML-tensorflow-2.16-cuda12@latest
+        compute: azureml:gpu-cluster
+        distribution:
+          type: mpi
+          process_count_per_instance: 2
+        resources:
+          instance_count: 2
+    """)
+    result = amlrun("run", job, "--name", "mpi4", timeout=180)
+    assert result.code == 0, result.text
+    ranks = next((store / "datastores").rglob("mpi4/ranks"))
+    assert sorted(p.read_text() for p in ranks.iterdir()) == [f"{r}/4 sum=10" for r in range(4)]
+    logs = store / "runs" / "mpi4" / "user_logs"
+    for rank in range(4):
+        own = (logs / f"std_log_process_{rank:02d}.txt").read_text()
+        assert f"rank={rank} size=4 mpi_rank={rank} mpi_size=4 sum=10 master=127.0.0.1" in own, own
+    assert "[rank 2] rank=2 size=4" in (logs / "std_log.txt").read_text()
+
+    failing = amlrun("run", job, "--name", "mpi4fail", "--set", "environment_variables.FAIL_RANK=1", timeout=180)
+    assert failing.code != 0
+    assert "rank 1 exited with code 5 (log: user_logs/std_log_process_01.txt)" in failing.err, failing.text
+    assert "rank 1 exited with code 5" in amlrun("show", "mpi4fail").out

@@ -6,8 +6,10 @@ each the variables of its launcher:
 
 - pytorch: `MASTER_ADDR`, `MASTER_PORT`, `WORLD_SIZE` (all processes), `RANK`, `LOCAL_RANK`,
   `NODE_RANK`, so `torch.distributed.init_process_group(init_method="env://")` works;
-- mpi: Open MPI's `OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK,LOCAL_SIZE,NODE_RANK}`; scripts reach the
-  first node through `AZ_BATCH_MASTER_NODE` (`<addr>:<port>`) and `AZ_BATCHAI_MPI_MASTER_NODE`;
+- mpi: launched through Open MPI's `mpirun` when it is installed (engine.mpirun), so `MPI_Init` works;
+  otherwise amlrun starts the processes itself with the `OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK,
+  LOCAL_SIZE,NODE_RANK}` mpirun would set (and says so). Scripts reach the first node through
+  `AZ_BATCH_MASTER_NODE` (`<addr>:<port>`) and `AZ_BATCHAI_MPI_MASTER_NODE`;
 - tensorflow: `TF_CONFIG` (cluster of `worker` and `ps` addresses, this process's task).
 
 Locally every "node" is this machine (`127.0.0.1`, free ports). Each process logs to
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.engine.events import Reporter
+from amlrun.engine.mpirun import find_mpirun, run_mpirun
 from amlrun.engine.process import ProcessResult, run_shell
 from amlrun.errors import RunError
 
@@ -45,6 +48,7 @@ class Launch:
     label: str  # "rank 1", "worker 0"
     log_name: str
     env: dict[str, str]
+    kind: str = ""  # the distribution type
 
 
 def _free_port() -> int:
@@ -90,8 +94,8 @@ def plan_launches(distribution: dict[str, Any] | None, instance_count: int | Non
         else:
             env = {"OMPI_COMM_WORLD_RANK": str(rank), "OMPI_COMM_WORLD_SIZE": str(world),
                    "OMPI_COMM_WORLD_LOCAL_RANK": str(local), "OMPI_COMM_WORLD_LOCAL_SIZE": str(per_node),
-                   "OMPI_COMM_WORLD_NODE_RANK": str(node), **master}
-        launches.append(Launch(f"rank {rank}", f"std_log_process_{rank:02d}.txt", env))
+                   "OMPI_COMM_WORLD_NODE_RANK": str(local), **master}  # Open MPI's: not the node's index
+        launches.append(Launch(f"rank {rank}", f"std_log_process_{rank:02d}.txt", env, kind))
     return launches
 
 
@@ -128,6 +132,16 @@ def run_distributed(command: str, cwd: Path, env: dict[str, str], logs: Path, la
     """Start every process; stop the rest when one fails. Returns the job's result and why it failed.
 
     `argv_for` turns one process's environment into the engine command running it in a container."""
+    if launches[0].kind == "mpi":
+        mpirun = find_mpirun(env) if argv_for is None else None
+        if mpirun is not None:
+            master = {k: v for k, v in launches[0].env.items() if k.startswith("AZ_")}
+            return run_mpirun(mpirun, command, cwd, {**env, **master}, logs, [launch.log_name for launch in launches],
+                              reporter, step, timeout, cancel)
+        where = "the job runs in a container: amlrun" if argv_for is not None else \
+            "mpirun (Open MPI) is not installed here: amlrun"
+        reporter.event("note", step, message=f"{where} starts the {len(launches)} MPI processes itself with the "
+                       "OMPI_COMM_WORLD_* variables mpirun sets; MPI_Init in each sees a world of one process")
     logs.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()  # set by the first failure or by the caller's cancel
     results: dict[int, ProcessResult] = {}
