@@ -112,13 +112,14 @@ def iter_mini_batches(input_type: str, source: Path, mini_batch_size: str | None
         yield from iter_file_batches(source, mini_batch_size or DEFAULT_FILE_BATCH)
 
 
-def _list_files(source: Path) -> list[Path]:
+def _list_files(source: Path) -> list[str]:
     if source.is_file():
-        return [source]
-    files: list[Path] = []
+        return [str(source)]
+    files: list[str] = []
     for root, dirs, names in os.walk(source):
         dirs.sort()
-        files.extend(Path(root) / n for n in sorted(names))
+        names.sort()
+        files.extend([os.path.join(root, n) for n in names])
     return files
 
 
@@ -128,12 +129,18 @@ def iter_file_batches(source: Path, mini_batch_size: str) -> Iterator[MiniBatch]
     except ValueError as exc:
         raise DataError(str(exc), hint="use a file count like '10'") from None
     amount = max(1, amount)
+    files = _list_files(source)
+    if not is_bytes:  # a count: slices of the listing, no per-file stat
+        for index, start in enumerate(range(0, len(files), amount)):
+            batch = files[start:start + amount]
+            yield MiniBatch(index, "files", len(batch), files=batch)
+        return
     batch: list[str] = []
     size = 0
     index = 0
-    for file in _list_files(source):
-        batch.append(str(file))
-        size += file.stat().st_size if is_bytes else 1
+    for file in files:
+        batch.append(file)
+        size += os.path.getsize(file)
         if size >= amount:
             yield MiniBatch(index, "files", len(batch), files=batch)
             index += 1
