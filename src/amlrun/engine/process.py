@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from typing import Any
 from amlrun.engine.events import Reporter
 from amlrun.store.liveness import write_group_file
 
-__all__ = ["ProcessResult", "cancel_on_interrupt", "die_with_parent", "kill_group", "run_shell"]
+__all__ = ["ProcessResult", "cancel_on_interrupt", "die_with_parent", "guarded_argv", "kill_group", "run_shell"]
 
 TIMEOUT_EXIT_CODE = 124
 
@@ -50,6 +51,22 @@ def command_argv(command: str, env: dict[str, str]) -> list[str]:
 
 
 _PR_SET_PDEATHSIG = 1
+_SETPRIV: list[str | None] = []  # util-linux `setpriv`, looked up once
+
+
+def guarded_argv(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """(argv, preexec_fn) starting `argv` so that it dies with amlrun, as cheaply as the system allows.
+
+    A `preexec_fn` makes Python fork the whole interpreter (copying its page tables, then faulting
+    pages in the child) instead of vfork: ~7 ms of CPU per process here, more than `bash -c true`
+    itself. util-linux `setpriv --pdeathsig KILL` sets the same kernel flag from a small exec'd
+    program (~1.5 ms); without it, `die_with_parent` does it in the forked child.
+    """
+    if not _SETPRIV:
+        _SETPRIV.append(shutil.which("setpriv") if sys.platform.startswith("linux") else None)
+    if _SETPRIV[0] is not None:
+        return [_SETPRIV[0], "--pdeathsig", "KILL", "--", *argv], None
+    return argv, die_with_parent()
 
 
 def _load_prctl() -> Any:
@@ -136,9 +153,10 @@ def run_shell(command: str, cwd: Path, env: dict[str, str], log_file: Path, repo
     if cancel is not None and cancel.is_set():
         return ProcessResult(130, False, True, 0.0)
     with open(log_file, "ab", buffering=0) as log:
+        args, preexec = guarded_argv(argv or command_argv(command, env))
         proc = subprocess.Popen(
-            argv or command_argv(command, env), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent(),
+            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=preexec,
         )
         if pid_file is not None:
             write_group_file(pid_file, proc.pid)
