@@ -6,15 +6,13 @@ where a command needs them. `amlrun.run(...)` (see `amlrun.api`) is loaded on fi
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
 __all__ = ["RunFailed", "RunResult", "StepResult", "__version__", "run"]
 
 _API = {"run", "RunResult", "StepResult", "RunFailed"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _API:  # imported by name: the library API sits above every layer that imports `amlrun`
         import importlib
 

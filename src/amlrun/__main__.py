@@ -1,3 +1,3 @@
-from amlrun.cli import main
+from amlrun.entry import main
 
 main()
