@@ -71,3 +71,71 @@ def test_a_command_job_writes_outputs_and_logs_and_keeps_them_even_when_it_fails
     assert failed.code != 0
     assert (store / ARTIFACTS / "dcid.train_bad" / "logs" / "metrics.txt").read_text() == "loss 0.1\n"
     assert "logs/metrics.txt" in amlrun("show", "train_bad").out
+
+
+def test_the_artifacts_output_binds_whether_the_step_declares_it_or_not(amlrun, write, store: Path) -> None:
+    """AzureML gives every command step its artifacts output, as `artifacts` or `default` (azure-ai-ml's
+    name), declared or not; azure-ai-ml only needs a type for the input that binds it."""
+    write("proj/components/writer.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+        type: command
+        name: writer
+        command: echo "from the component" > ./outputs/note.txt
+        environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+    """)
+    write("proj/components/reader.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+        type: command
+        name: reader
+        inputs:
+          folder: {type: uri_folder}
+        command: cat ${{inputs.folder}}/outputs/*.txt
+        environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+    """)
+    job = write("proj/undeclared_artifacts.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+        type: pipeline
+        jobs:
+          hello_job:
+            command: echo "world" > ./outputs/world.txt
+            environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+          component_job:
+            component: ./components/writer.yml
+          read_component:
+            component: ./components/reader.yml
+            inputs:
+              folder: ${{parent.jobs.component_job.outputs.artifacts}}
+          read_default:
+            command: cat ${{inputs.world}}/outputs/world.txt
+            environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+            inputs:
+              world:
+                type: uri_folder
+                path: ${{parent.jobs.hello_job.outputs.default}}
+    """)
+    checked = amlrun("check", "--no-sdk", job)
+    assert checked.code == 0, checked.text
+    result = amlrun("run", job, "--name", "undeclared")
+    assert result.code == 0, result.text
+    assert "read_component | from the component" in result.out
+    assert "read_default | world" in result.out
+
+
+def test_an_untyped_inline_input_on_an_undeclared_artifacts_output_says_what_to_declare(amlrun, write) -> None:
+    job = write("proj/untyped.yml", """
+        type: pipeline
+        jobs:
+          hello_job:
+            command: echo "world" > ./outputs/world.txt
+            environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+          world_job:
+            command: cat ${{inputs.world_input}}/outputs/world.txt
+            environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+            inputs:
+              world_input: ${{parent.jobs.hello_job.outputs.artifacts}}
+    """)
+    result = amlrun("check", "--no-sdk", job)
+    assert result.code != 0
+    assert "untyped.yml:10:" in result.text
+    assert "step 'hello_job' does not declare its default output 'artifacts'" in result.text
+    assert "add `outputs:` with an empty `artifacts:` to step 'hello_job'" in result.text

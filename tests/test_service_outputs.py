@@ -45,6 +45,38 @@ def test_a_uri_file_pipeline_output_with_a_file_path_is_written_as_that_file_and
     assert [p.read_text() for p in loud] == ["WORLD\n"]
 
 
+def test_a_uri_file_output_without_a_path_is_a_file_named_after_the_output(amlrun, write, store: Path) -> None:
+    """The service mounts such an output's folder and names the file after the output: a job sees
+    `.../wd/<output>/<output>` (reported in getindata/kedro-azureml#70), stored under the documented default
+    folder `azureml/<run>/<output>/`."""
+    write("proj/data/lines.txt", "a\nb\nc\n")
+    job = write("proj/count.yml", """
+        type: pipeline
+        jobs:
+          count:
+            command: >-
+              test -d "$(dirname ${{outputs.line_count}})" && test ! -e ${{outputs.line_count}}
+              && basename ${{outputs.line_count}} && wc -l < ${{inputs.text}} > ${{outputs.line_count}}
+            environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+            inputs:
+              text: {type: uri_file, path: ./data/lines.txt}
+            outputs:
+              line_count:
+                type: uri_file
+          report:
+            command: test -f ${{inputs.n}} && echo "lines=$(cat ${{inputs.n}})"
+            environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+            inputs:
+              n: ${{parent.jobs.count.outputs.line_count}}
+    """)
+    result = amlrun("run", job, "--name", "counted")
+    assert result.code == 0, result.text
+    assert "count | line_count" in result.out and "report | lines=3" in result.out
+    written = store / "datastores" / WORKSPACE / "azureml" / "counted_count" / "line_count"
+    assert sorted(p.name for p in written.iterdir()) == ["line_count"]
+    assert (written / "line_count").read_text().strip() == "3"
+
+
 def test_append_row_to_a_uri_file_pipeline_output_writes_that_file(amlrun, write, store: Path) -> None:
     for i in range(4):
         write(f"proj/images/img_{i}.txt", f"pixel {i}\n")

@@ -2,8 +2,9 @@
 
 AzureML creates both folders before the command starts and uploads them to the run's artifact store,
 `azureml://datastores/workspaceartifactstore/paths/ExperimentRun/dcid.<run>/`, whether the job
-succeeds or fails. A pipeline step exposes that folder as its default output `artifacts`, so a
-downstream step reading `${{parent.jobs.X.outputs.artifacts}}` finds `outputs/<file>` inside.
+succeeds or fails. A pipeline step exposes that folder as its default output `artifacts` (also
+`default`), declared or not, so a downstream step reading `${{parent.jobs.X.outputs.artifacts}}` finds
+`outputs/<file>` inside.
 Locally the artifact store is a datastore like any other (a folder under the store unless amlrun.yaml
 maps `workspaceartifactstore`).
 """
@@ -16,10 +17,9 @@ from pathlib import Path
 
 from amlrun.data.locations import DataContext, Location
 
-__all__ = ["ARTIFACT_FOLDERS", "ARTIFACTS_OUTPUT", "artifacts_location", "collect_artifacts", "prepare_working_dir"]
+__all__ = ["ARTIFACT_FOLDERS", "artifacts_location", "collect_artifacts", "prepare_working_dir"]
 
 ARTIFACT_STORE = "workspaceartifactstore"
-ARTIFACTS_OUTPUT = "artifacts"  # the default output name pipelines bind (the SDK calls it "default")
 ARTIFACT_FOLDERS = ("outputs", "logs")
 
 

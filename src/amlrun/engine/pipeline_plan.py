@@ -20,6 +20,7 @@ from amlrun.envs.choice import EnvChoice
 from amlrun.errors import RunError, SpecError
 from amlrun.spec.bindings import is_pure_binding
 from amlrun.spec.loader import Node
+from amlrun.spec.models import DEFAULT_OUTPUTS
 
 __all__ = ["PipelinePlan", "PlannedGroup", "PlannedStep", "plan_pipeline", "step_run_name"]
 
@@ -81,6 +82,7 @@ def plan_pipeline(root: Node, data: DataContext, run_name: str, run_dir: Path,
     inputs = plan_inputs(root, data)
     outputs = plan_outputs(root, data, run_name)
     planner.scope(root, "", inputs, outputs, None, run_dir)
+    _imply_default_outputs(planner.steps)
     _inherit_input_types(planner.steps)
     continue_on_failure = settings.continue_on_step_failure
     return PipelinePlan(
@@ -156,6 +158,21 @@ class _Planner:
         raise SpecError([target.source.source_map.problem(
             (*target.path, "outputs"), f"no step inside {step!r} writes its output {output!r}",
             f"bind an inner step's output to ${{{{parent.outputs.{output}}}}}")])
+
+
+def _imply_default_outputs(steps: dict[str, PlannedStep]) -> None:
+    """A command step has its artifacts output (`artifacts`, or `default`) whether it declares it or not,
+    as on AzureML: a downstream input bound to it gets the step's artifacts folder."""
+    for step in steps.values():
+        for item in step.plan.inputs.values():
+            producer = steps.get(item.from_step or "")
+            name = item.from_output or ""
+            if producer is None or producer.kind != "command" or producer.plan.artifacts is None \
+                    or name not in DEFAULT_OUTPUTS or name in producer.plan.outputs:
+                continue
+            producer.plan.outputs[name] = OutputPlan(name, "uri_folder", "upload", producer.plan.artifacts,
+                                                     artifacts=True)
+            producer.default_outputs.add(name)
 
 
 def _inherit_input_types(steps: dict[str, PlannedStep]) -> None:

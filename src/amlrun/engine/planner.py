@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from amlrun.data.artifacts import ARTIFACTS_OUTPUT, artifacts_location
+from amlrun.data.artifacts import artifacts_location
 from amlrun.data.locations import DataContext
 from amlrun.engine.plan import InputPlan, OutputPlan, StepPlan
 from amlrun.envs.choice import EnvChoice
@@ -13,7 +13,7 @@ from amlrun.envs.resolve import resolve_environment
 from amlrun.errors import SpecError
 from amlrun.spec.bindings import is_pure_binding
 from amlrun.spec.loader import Node
-from amlrun.spec.models import ASSET_TYPES
+from amlrun.spec.models import ASSET_TYPES, DEFAULT_OUTPUTS
 
 __all__ = ["coerce_literal", "env_choice", "plan_command_like", "plan_inputs", "plan_outputs"]
 
@@ -131,7 +131,7 @@ def plan_outputs(node: Node, data: DataContext, run_name: str,
             type_, mode = type_ or parent.type, mode or parent.mode
         elif spec is not None and spec.path:
             location = data.resolve(str(spec.path), node.source.folder, run_name=run_name, output_name=name)
-        elif name == ARTIFACTS_OUTPUT and node.kind == "command":
+        elif name in DEFAULT_OUTPUTS and node.kind == "command":
             plans[name] = OutputPlan(name, "uri_folder", "upload", artifacts_location(data, run_name), artifacts=True)
             continue
         else:

@@ -38,6 +38,9 @@ LITERAL_TYPES = ("string", "number", "integer", "boolean")
 ASSET_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "triton_model")
 INPUT_MODES = ("ro_mount", "rw_mount", "download", "direct", "eval_mount", "eval_download")
 OUTPUT_MODES = ("rw_mount", "upload", "direct")
+DEFAULT_OUTPUTS = ("artifacts", "default")
+"""A command job's outputs that exist undeclared: its artifacts folder (`./outputs`, `./logs`). Pipelines
+bind `artifacts` (hello-pipeline-default-artifacts.yml); azure-ai-ml's job outputs call it `default`."""
 
 Scalar = str | bool | int | float
 

@@ -15,6 +15,7 @@ from amlrun.errors import Problem, SpecError
 from amlrun.spec.bindings import BINDING_RE, OPTIONAL_RE, is_pure_binding, parse_reference
 from amlrun.spec.hazards import hazard_problems
 from amlrun.spec.loader import Node
+from amlrun.spec.models import DEFAULT_OUTPUTS
 from amlrun.spec.source import FieldPath, SourceMap
 
 __all__ = ["collect_problems", "step_dependencies", "validate_node"]
@@ -335,6 +336,13 @@ def _check_wiring(node: Node, parent: Node, problems: list[Problem]) -> None:
                            _declare_hint("jobs", ref.step, dict(parent.children)))
                 elif ref.step == node.name:
                     report(f"step {node.name!r} binds its own {ports[:-1]}", "a step cannot consume what it produces")
+                elif ports == "outputs" and ref.name in DEFAULT_OUTPUTS and step.kind == "command" \
+                        and ref.name not in step.definition.outputs:
+                    if not node.from_component and getattr(spec, "type", None) is None:
+                        report(f"{value.strip()}: step {ref.step!r} does not declare its default output "
+                               f"{ref.name!r}, and this input has no type to take from it (azure-ai-ml refuses "
+                               "this binding)", f"give this input `type: uri_folder` and the binding as `path:`, "
+                               f"or add `outputs:` with an empty `{ref.name}:` to step {ref.step!r}")
                 elif ref.name not in getattr(step.definition, ports):
                     known = dict(getattr(step.definition, ports))
                     report(f"{value.strip()}: step {ref.step!r} has no {ports[:-1]} {ref.name!r}",
@@ -345,7 +353,7 @@ def _check_wiring(node: Node, parent: Node, problems: list[Problem]) -> None:
                        "or ${{parent.jobs.<step>.outputs.<name>}}")
     if node.from_component:
         for name in node.outputs:
-            if name not in declared_out:
+            if name not in declared_out and not (name in DEFAULT_OUTPUTS and node.kind == "command"):
                 problems.append(smap.problem((*node.path, "outputs", name),
                                              f"output {name!r} is not declared by the component",
                                              _declare_hint("outputs", name, declared_out)))
