@@ -69,9 +69,35 @@ def _tree_rss_kb(root_pid: int) -> int:
     return total
 
 
+def _adopt_orphans() -> None:
+    """Make this process the reaper of its descendants' orphans (Linux PR_SET_CHILD_SUBREAPER), so the CPU
+    of a process amlrun left to finish on its own (a worker zygote ending after it) is counted too."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reap_orphans(timeout: float = 10.0) -> None:
+    """Wait for the adopted orphans (their CPU then lands in RUSAGE_CHILDREN)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.01)
+
+
 def run_tree(args: Sequence[str], *, cwd: Path | None = None, environ: dict[str, str] | None = None,
              sample_memory: bool = False, check: bool = True) -> Timed:
-    """Run a command to its end; with `sample_memory`, sample its process tree's RSS every 20 ms."""
+    """Run a command to its end; with `sample_memory`, sample its process tree's RSS every 20 ms.
+
+    CPU is the user + system time of the whole tree, processes that outlive the command included."""
+    _adopt_orphans()
     peak = [0]
     before = _children_cpu()
     started = time.perf_counter()
@@ -91,6 +117,7 @@ def run_tree(args: Sequence[str], *, cwd: Path | None = None, environ: dict[str,
     done.set()
     if sampler:
         sampler.join()
+    _reap_orphans()
     if check and proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-4000:]}")
     return Timed(seconds, peak[0] / 1024, out, _children_cpu() - before)

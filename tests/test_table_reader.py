@@ -14,8 +14,10 @@ import pandas
 import pytest
 from pandas.testing import assert_frame_equal
 
+from amlrun.data import table_reader
 from amlrun.data.table_reader import open_native
 from amlrun.engine.parallel.partition import iter_table_batches
+from amlrun.engine.parallel.worker import read_table_batch
 
 
 def _write(path: Path, text: str) -> None:
@@ -89,11 +91,11 @@ def _tables(root: Path) -> dict[str, tuple[Path, str, list[str]]]:
             "jsonl": (jsonl, "500b", []), "csv_keys": (csv, "1kb", ["year", "flag"])}
 
 
-def _batches(folder: Path, size: str, keys: list[str], work: Path) -> list[tuple]:
+def _batches(folder: Path, size: str, keys: list[str], work: Path, arrow: bool = False) -> list[tuple]:
+    """(index, items, key values, the DataFrame a worker hands run()) of every mini-batch."""
     found = []
-    for batch in iter_table_batches(folder, size, keys, work):
-        found.append((batch.index, batch.items, batch.partition_key_value,
-                      pandas.read_pickle(batch.table_path)))
+    for batch in iter_table_batches(folder, size, keys, work, arrow):
+        found.append((batch.index, batch.items, batch.partition_key_value, read_table_batch(batch.table_path)))
     return found
 
 
@@ -102,13 +104,17 @@ def test_native_and_mltable_readers_cut_identical_mini_batches(tmp_path: Path, m
     for name, (folder, size, keys) in _tables(tmp_path).items():
         assert open_native(folder) is not None, name
         monkeypatch.delenv("AMLRUN_MLTABLE_READER", raising=False)
-        native = _batches(folder, size, keys, tmp_path / "work" / name / "native")
+        with monkeypatch.context() as small:  # pyarrow's stream in blocks of a few rows: mini-batches span blocks
+            small.setattr(table_reader, "BLOCK_BYTES", 512)
+            native = _batches(folder, size, keys, tmp_path / "work" / name / "native", arrow=True)  # Arrow files
+        pickled = _batches(folder, size, keys, tmp_path / "work" / name / "pickled")  # for workers without pyarrow
         monkeypatch.setenv("AMLRUN_MLTABLE_READER", "mltable")
         library = _batches(folder, size, keys, tmp_path / "work" / name / "mltable")
-        assert len(native) == len(library) > 1, name
-        for ours, theirs in zip(native, library, strict=True):
-            assert ours[:3] == theirs[:3], name
+        assert len(native) == len(pickled) == len(library) > 1, name
+        for ours, plain, theirs in zip(native, pickled, library, strict=True):
+            assert ours[:3] == plain[:3] == theirs[:3], name
             assert_frame_equal(ours[3], theirs[3], obj=f"{name} mini-batch {ours[0]}")
+            assert_frame_equal(plain[3], theirs[3], obj=f"{name} pickled mini-batch {ours[0]}")
 
 
 def test_tables_the_native_reader_does_not_understand_go_to_mltable(tmp_path: Path) -> None:

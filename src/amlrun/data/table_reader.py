@@ -12,7 +12,10 @@ transformations, which pyarrow reads (multi-threaded) far faster. `open_native(f
 
 and returns None for anything else, which callers then read with the `mltable` library. Frames come
 one per source file, in mltable's file order, with mltable's `Path` column first, so both readers cut
-the same mini-batches (tests/test_table_reader.py compares them).
+the same mini-batches (tests/test_table_reader.py compares them). Delimited files also stream
+(`arrow_chunks`): pyarrow Tables of about a MiB each as the bytes are parsed, so the first mini-batch is
+cut before the rest of the file is read. How many rows make a mini-batch comes from the file's raw bytes
+(`rows_per_batch`), the same whichever reader reads the rows.
 """
 
 from __future__ import annotations
@@ -25,13 +28,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PATH_COLUMN", "NativeTable", "open_native"]
+__all__ = ["PATH_COLUMN", "NativeTable", "open_native", "rows_per_batch"]
 
 PATH_COLUMN = "Path"  # the column mltable adds with include_path_column
 _READERS = {"read_delimited", "read_parquet", "read_json_lines"}
 _DELIMITED_OPTIONS = {"delimiter", "header", "encoding", "include_path_column", "support_multi_line",
                       "infer_column_types", "empty_as_string"}
 _REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+SAMPLE_BYTES = 1 << 20  # the head of a file whose rows per byte set its rows per mini-batch
+BLOCK_BYTES = 1 << 20  # what the streaming CSV reader parses at a time (and infers column types from)
+
+
+def rows_per_batch(path: str, target: int) -> int | None:
+    """Rows of `path` per mini-batch of about `target` bytes, or None when `path` is not a local file.
+
+    Read from the file's bytes alone (lines in its first MiB; a Parquet file's row count in its footer), not
+    from parsed rows, so the native reader and the `mltable` library cut identical mini-batches, and a
+    stream can cut its first mini-batch before the rest of the file is read.
+    """
+    local = path.removeprefix("file://")
+    try:
+        size = os.path.getsize(local)
+        with open(local, "rb") as fh:
+            head = fh.read(SAMPLE_BYTES)
+    except OSError:
+        return None
+    if head[:4] == b"PAR1":
+        import pyarrow.parquet as pq
+
+        rows, sampled = pq.ParquetFile(local).metadata.num_rows, size
+    else:
+        rows, sampled = head.count(b"\n"), len(head)
+        if sampled == size and head and not head.endswith(b"\n"):
+            rows += 1  # the last line has no newline
+    return max(1, int(rows * target / sampled)) if rows and sampled else 1
 
 
 @dataclass
@@ -63,6 +93,38 @@ class NativeTable:
             if done:  # a take has all its rows: the other files are never read
                 return
 
+    @property
+    def streams(self) -> bool:
+        """Whether `arrow_chunks` reads this table (delimited text); the others are read a file at a time."""
+        return self.reader == "read_delimited"
+
+    def arrow_chunks(self) -> Iterator[tuple[str, Any]]:
+        """(source file, a pyarrow Table of its next rows with `Path` first, transformations applied), as
+        pyarrow parses them; rows of one file arrive in order, files in mltable's order."""
+        import pyarrow as pa
+        import pyarrow.csv as pc
+
+        state = [0] * len(self.steps)
+        for path in self.files:
+            reader = pc.open_csv(path, read_options=pc.ReadOptions(block_size=BLOCK_BYTES),
+                                 parse_options=self._parse_options(), convert_options=_convert_options())
+            for batch in reader:
+                table = pa.Table.from_batches([batch]).add_column(0, PATH_COLUMN, _repeat(path, batch.num_rows))
+                done = False
+                for i, (name, value) in enumerate(self.steps):
+                    table, done_here = _apply_arrow(name, value, table, state, i, path)
+                    done = done or done_here
+                if table.num_rows:
+                    yield path, table
+                if done:  # a take has all its rows: nothing after them is read
+                    return
+
+    def _parse_options(self) -> Any:
+        import pyarrow.csv as pc
+
+        return pc.ParseOptions(delimiter=self.options.get("delimiter", ","),
+                               newlines_in_values=bool(self.options.get("support_multi_line")))
+
     def _read(self, path: str) -> Any:
         if self.reader == "read_parquet":
             import pyarrow.parquet as pq
@@ -74,10 +136,53 @@ class NativeTable:
             return pj.read_json(path).to_pandas()
         import pyarrow.csv as pc
 
-        parse = pc.ParseOptions(delimiter=self.options.get("delimiter", ","),
-                                newlines_in_values=bool(self.options.get("support_multi_line")))
-        convert = pc.ConvertOptions(strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True)
-        return pc.read_csv(path, parse_options=parse, convert_options=convert).to_pandas()
+        return pc.read_csv(path, read_options=pc.ReadOptions(block_size=BLOCK_BYTES),
+                           parse_options=self._parse_options(), convert_options=_convert_options()).to_pandas()
+
+
+def _convert_options() -> Any:
+    import pyarrow.csv as pc
+
+    return pc.ConvertOptions(strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True)
+
+
+def _repeat(text: str, rows: int) -> Any:
+    """A string column of `rows` times `text`, built from buffers: pyarrow converting Python objects
+    (pa.array, pa.repeat) imports pandas, which the reading process must not wait for."""
+    import array
+
+    import pyarrow as pa
+
+    data = text.encode()
+    offsets = array.array("i", range(0, (rows + 1) * len(data), len(data)) if data else [0] * (rows + 1))
+    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data * rows))
+
+
+def _apply_arrow(name: str, value: Any, table: Any, state: list[int], i: int, path: str) -> tuple[Any, bool]:
+    """`_apply` on a pyarrow Table: the same rows and columns, in the same order."""
+    import pyarrow as pa
+
+    if name == "skip":
+        drop = max(0, min(table.num_rows, int(value) - state[i]))
+        state[i] += drop
+        return table.slice(drop), False
+    if name == "take":
+        keep = max(0, min(table.num_rows, int(value) - state[i]))
+        state[i] += keep
+        return table.slice(0, keep), state[i] >= int(value)
+    if name == "drop_columns":
+        return table.drop_columns([c for c in _names(value) if c in table.column_names]), False
+    if name == "keep_columns":
+        return table.select([PATH_COLUMN, *[c for c in _names(value) if c != PATH_COLUMN]]), False
+    if name == "extract_columns_from_partition_format":
+        pattern, names = _partition_regex(value["partition_format"])
+        match = pattern.search(path)
+        for column in names:
+            values = _repeat(match[column], table.num_rows) if match else pa.nulls(table.num_rows)
+            where = table.schema.get_field_index(column)
+            table = table.set_column(where, column, values) if where >= 0 else table.append_column(column, values)
+        return table, False
+    raise AssertionError(name)
 
 
 def _apply(name: str, value: Any, frame: Any, state: list[int], i: int, path: str) -> tuple[Any, bool]:

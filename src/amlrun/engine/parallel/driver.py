@@ -32,7 +32,13 @@ from typing import Any
 from amlrun.engine.parallel.journal import Commit, Journal
 from amlrun.engine.parallel.partition import MiniBatch, PartitionRequest, stream_mini_batches
 from amlrun.engine.parallel.plan import ParallelSettings
-from amlrun.engine.parallel.spawn import WORKER_SCRIPT, ForkedProcess, Zygote, fork_supported
+from amlrun.engine.parallel.spawn import (
+    WORKER_SCRIPT,
+    ForkedProcess,
+    Zygote,
+    fork_supported,
+    start_partitioner,
+)
 from amlrun.engine.process import die_with_parent
 
 __all__ = ["COMMIT_EVERY", "DriverResult", "Stats", "WorkerSpec", "drive"]
@@ -147,7 +153,7 @@ class _Driver:
         self.committed_at = 0.0
         self.finished_work: set[int] = set(journal.succeeded())
         self.zygote: Zygote | None = None
-        self.partitioner: ForkedProcess | None = None
+        self.partitioner: subprocess.Popen[bytes] | None = None
 
     # -- workers -------------------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
@@ -358,13 +364,13 @@ class _Driver:
 
     # -- loop ----------------------------------------------------------------------------------------
     def _start_partition(self, request: PartitionRequest) -> Connection:
-        """Tables are read in a process forked from the zygote (warm pandas, no DataFrame in the driver);
-        files, or without a zygote, in a thread of the driver."""
-        if request.tabular and self.zygote is not None and self.spec.amlrun_importable:
-            log = self.spec.logs.parent / "sys" / "partition.txt"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(OSError), open(log, "ab") as out:
-                feed, self.partitioner = self.zygote.partition(request.to_dict(), out.fileno(), out.fileno())
+        """Tables are read in a process of their own (pyarrow, no pandas, no DataFrame in the driver), started
+        beside the workers, its mini-batches Arrow files; files, or in a job venv or container, in a thread."""
+        if request.tabular and self.spec.amlrun_importable and self.spec.launcher is None:
+            with contextlib.suppress(OSError):
+                feed, self.partitioner = start_partitioner(
+                    self.spec.python, self.spec.env, {**request.to_dict(), "arrow": True}, request.work_dir,
+                    self.spec.logs.parent / "sys" / "partition.txt")
                 return feed
         reader, writer = _feed_pipe()
 
@@ -430,9 +436,11 @@ class _Driver:
             raise
         finally:
             feed_r.close()
-            if self.partitioner is not None and self.partitioner.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(self.partitioner.pid, signal.SIGKILL)
+            if self.partitioner is not None:
+                if self.partitioner.poll() is None:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(self.partitioner.pid, signal.SIGKILL)
+                self.partitioner.wait()
         self._stop_all(graceful=True)
         message = self._threshold_message()
         return DriverResult("Failed" if message else "Completed", message, self.stats)

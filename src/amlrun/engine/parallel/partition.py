@@ -3,9 +3,12 @@
 `uri_folder` input: lists of file paths, `mini_batch_size` files each (or, given a size like "10mb",
 as many files as fit). `mltable` input: pandas DataFrames of about `mini_batch_size` bytes of the
 source files, cut at row boundaries and never across files; with `partition_keys`, one mini-batch per
-distinct key combination. Common MLTables are read by pyarrow a file at a time (`data/table_reader`),
-others with the `mltable` library; each DataFrame mini-batch is pickled to disk once, so workers get a
-path (cheap IPC) and the driver never holds them all.
+distinct key combination. Common MLTables are read by pyarrow (`data/table_reader`): delimited files
+stream, each mini-batch cut as soon as its rows are parsed; others are read a file at a time, and the
+rest with the `mltable` library. Each mini-batch is written to disk once, as an Arrow IPC file (the
+workers turn it into a DataFrame: the reading process never imports pandas) or, for workers that may lack
+pyarrow and for frames the `mltable` library made, a pickled DataFrame; workers get its path (cheap IPC)
+and the driver never holds them. Rows per mini-batch come from each file's bytes (`rows_per_batch`).
 
 Partitioning is deterministic: the same input gives the same mini-batch indices, which is what lets a
 resumed run skip the mini-batches its journal already committed.
@@ -13,6 +16,7 @@ resumed run skip the mini-batches its journal already committed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -22,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.data.table_reader import PATH_COLUMN as _PATH_COLUMN
-from amlrun.data.table_reader import open_native
+from amlrun.data.table_reader import open_native, rows_per_batch
 from amlrun.errors import AmlrunError, DataError
 
 __all__ = ["MiniBatch", "PartitionRequest", "iter_file_batches", "iter_mini_batches", "iter_table_batches",
-           "parse_mini_batch_size", "stream_mini_batches"]
+           "parse_mini_batch_size", "serve_partition", "stream_mini_batches"]
 
 # This module stays light (standard library + amlrun.errors; pyarrow, pandas, mltable imported when used):
 # a process forked from the workers' zygote imports it to read tables outside the driver.
@@ -56,6 +60,7 @@ class PartitionRequest:
     mini_batch_size: str | None
     partition_keys: list[str]
     work_dir: str
+    arrow: bool = False  # table mini-batches as Arrow IPC files (the workers' Python has pyarrow)
 
     @property
     def tabular(self) -> bool:
@@ -66,7 +71,16 @@ class PartitionRequest:
 
     def batches(self) -> Iterator[MiniBatch]:
         return iter_mini_batches(self.input_type, Path(self.source), self.mini_batch_size, self.partition_keys,
-                                 Path(self.work_dir))
+                                 Path(self.work_dir), self.arrow)
+
+
+def serve_partition() -> None:
+    """The body of the process that reads a table: the request in AMLRUN_PRS_PARTITION (JSON), descriptors
+    sent over the inherited pipe AMLRUN_PRS_FEED_FD. It starts with the workers, not after them."""
+    from multiprocessing.connection import Connection
+
+    request = PartitionRequest(**json.loads(os.environ["AMLRUN_PRS_PARTITION"]))
+    stream_mini_batches(request, Connection(int(os.environ["AMLRUN_PRS_FEED_FD"]), readable=False))
 
 
 def stream_mini_batches(request: PartitionRequest, feed: Any) -> None:
@@ -90,7 +104,8 @@ def stream_mini_batches(request: PartitionRequest, feed: Any) -> None:
 
 @dataclass
 class MiniBatch:
-    """A descriptor small enough to send to a worker: file paths, or the path of a pickled DataFrame."""
+    """A descriptor small enough to send to a worker: file paths, or the path of a table's rows
+    (`<i>.arrow`: Arrow IPC, `<i>.pkl`: a pickled DataFrame)."""
 
     index: int
     kind: str  # "files" | "table"
@@ -104,10 +119,11 @@ class MiniBatch:
 
 
 def iter_mini_batches(input_type: str, source: Path, mini_batch_size: str | None, partition_keys: list[str],
-                      work_dir: Path) -> Iterator[MiniBatch]:
+                      work_dir: Path, arrow: bool = False) -> Iterator[MiniBatch]:
     """Mini-batches of the input at `source`, in a stable order."""
     if input_type == "mltable":
-        yield from iter_table_batches(source, mini_batch_size or DEFAULT_TABLE_BATCH, partition_keys, work_dir)
+        yield from iter_table_batches(source, mini_batch_size or DEFAULT_TABLE_BATCH, partition_keys, work_dir,
+                                      arrow)
     else:
         yield from iter_file_batches(source, mini_batch_size or DEFAULT_FILE_BATCH)
 
@@ -185,19 +201,10 @@ def _load_with_paths(folder: Path, work_dir: Path) -> tuple[Any, bool]:
     return mltable.load(str(copy)).to_pandas_dataframe(), user_asked
 
 
-def _file_size(path: str) -> int | None:
-    local = path[len("file://"):] if path.startswith("file://") else path
-    try:
-        return os.path.getsize(local)
-    except OSError:
-        return None
-
-
-def _source_frames(folder: Path, work_dir: Path) -> tuple[Iterator[tuple[str | None, Any]], bool]:
+def _source_frames(folder: Path, work_dir: Path, native: Any) -> tuple[Iterator[tuple[str | None, Any]], bool]:
     """The table one source file at a time, each frame with a `Path` column (or one frame without), and
     whether the user asked for that column. pyarrow reads the MLTables it understands (the first file's
     rows arrive before the others are read); the `mltable` library reads the rest, whole."""
-    native = None if os.environ.get("AMLRUN_MLTABLE_READER") == "mltable" else open_native(folder)
     if native is not None:
         return native.frames(), native.user_path_column
     frame, user_asked = _load_with_paths(folder, work_dir)
@@ -207,14 +214,19 @@ def _source_frames(folder: Path, work_dir: Path) -> tuple[Iterator[tuple[str | N
 
 
 def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[str],
-                       work_dir: Path) -> Iterator[MiniBatch]:
+                       work_dir: Path, arrow: bool = False) -> Iterator[MiniBatch]:
     try:
         target, _ = parse_mini_batch_size(mini_batch_size)
     except ValueError as exc:
         raise DataError(str(exc), hint="use a size like '1mb' for mltable input") from None
-    frames, keep_path = _source_frames(_table_folder(source), work_dir)
+    folder = _table_folder(source)
+    native = None if os.environ.get("AMLRUN_MLTABLE_READER") == "mltable" else open_native(folder)
     batches_dir = work_dir / "minibatches"
     batches_dir.mkdir(parents=True, exist_ok=True)
+    if native is not None and native.streams and not partition_keys:
+        yield from _stream_batches(native, target, batches_dir, arrow)
+        return
+    frames, keep_path = _source_frames(folder, work_dir, native)
     index = 0
 
     def emit(part: Any, key_value: dict[str, Any]) -> MiniBatch:
@@ -241,13 +253,58 @@ def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[
             yield emit(part, {k: _plain(v) for k, v in zip(partition_keys, values, strict=False)})
         return
     for file, part in frames:
-        size = _file_size(str(file)) if file is not None else None
-        if size is None:
+        per_batch = rows_per_batch(str(file), target) if file is not None else None
+        if per_batch is None:  # not a local file: its rows' size in memory instead
             size = int(part.memory_usage(deep=True).sum())
-        rows = len(part)
-        per_batch = max(1, int(rows * target / size)) if size else rows
-        for start in range(0, rows, per_batch):
+            per_batch = max(1, int(len(part) * target / size)) if size else len(part)
+        for start in range(0, len(part), per_batch):
             yield emit(part.iloc[start:start + per_batch], {})
+
+
+def _stream_batches(native: Any, target: int, batches_dir: Path, arrow: bool) -> Iterator[MiniBatch]:
+    """Cut a delimited table's mini-batches from pyarrow's stream: each is written as soon as its last row
+    is parsed, the same rows the frames of the other readers give."""
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    keep_path = native.user_path_column
+    index = 0
+
+    def emit(table: Any) -> MiniBatch:
+        nonlocal index
+        if not keep_path:
+            table = table.drop_columns([_PATH_COLUMN])
+        if arrow:
+            path = batches_dir / f"{index}.arrow"
+            with pa.OSFile(str(path), "wb") as sink, pyarrow.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        else:  # the workers' Python may lack pyarrow: a DataFrame, as the worker would have made it
+            path = batches_dir / f"{index}.pkl"
+            table.to_pandas().to_pickle(path)
+        batch = MiniBatch(index, "table", table.num_rows, table_path=str(path))
+        index += 1
+        return batch
+
+    current: str | None = None
+    pending: list[Any] = []  # rows of `current` not yet in a mini-batch
+    held = per_batch = 0
+    for file, chunk in native.arrow_chunks():
+        if file != current:
+            if held:
+                yield emit(pa.concat_tables(pending))
+            current, pending, held = file, [], 0
+            per_batch = rows_per_batch(file, target) or 1
+        pending.append(chunk)
+        held += chunk.num_rows
+        if held >= per_batch:
+            rows = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+            start = 0
+            while held - start >= per_batch:
+                yield emit(rows.slice(start, per_batch))
+                start += per_batch
+            pending, held = ([rows.slice(start)] if start < held else []), held - start
+    if held:
+        yield emit(pa.concat_tables(pending))
 
 
 def _plain(value: Any) -> Any:

@@ -5,6 +5,9 @@ cores the driver needs to read the table. The zygote is one fresh interpreter of
 that imports those modules once and forks each worker (a new session, its own pipes and log files);
 replacing a killed or hung worker then takes milliseconds. Workers still import the entry script and
 call init() after the fork, as separate processes do in the service.
+
+A table is read by a process of its own (`start_partitioner`), started beside the zygote: it imports
+pyarrow but not pandas, so mini-batch 0 is cut while the workers are still importing.
 """
 
 from __future__ import annotations
@@ -23,13 +26,35 @@ from typing import Any
 
 from amlrun.engine.process import die_with_parent
 
-__all__ = ["ForkedProcess", "Zygote", "WORKER_SCRIPT", "fork_supported"]
+__all__ = ["ForkedProcess", "Zygote", "WORKER_SCRIPT", "fork_supported", "start_partitioner"]
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 
 
 def fork_supported() -> bool:
     return hasattr(os, "fork") and hasattr(socket, "send_fds") and os.environ.get("AMLRUN_PRS_NO_ZYGOTE") != "1"
+
+
+def start_partitioner(python: str, env: dict[str, str], request: dict[str, Any], cwd: str,
+                      log: Path) -> tuple[Any, subprocess.Popen[bytes]]:
+    """Start the process that reads the input and streams mini-batch descriptors; (its feed, the process)."""
+    from multiprocessing.connection import Connection
+
+    read_fd, write_fd = os.pipe()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [python, "-c", "from amlrun.engine.parallel.partition import serve_partition; serve_partition()"],
+                env={**env, "AMLRUN_PRS_PARTITION": json.dumps(request), "AMLRUN_PRS_FEED_FD": str(write_fd)},
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(write_fd,), cwd=cwd,
+                start_new_session=True, preexec_fn=die_with_parent())
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return Connection(read_fd, writable=False), proc
 
 
 @dataclass
@@ -81,26 +106,6 @@ class Zygote:
         """Fork a worker that gets `fds` = [its inbox, its outbox, stdout, stderr]; raises OSError if impossible."""
         socket.send_fds(self.sock, [json.dumps({"worker": name}).encode()], fds)
         return self._await_pid(timeout)
-
-    def partition(self, request: dict[str, Any], out_fd: int, err_fd: int) -> tuple[Any, ForkedProcess]:
-        """Fork a process that reads the input and streams mini-batch descriptors; returns (reader, process).
-
-        It starts from the zygote's warm imports, so tables are read without importing pandas twice
-        and without the driver ever holding a DataFrame.
-        """
-        from multiprocessing.connection import Connection
-
-        read_fd, write_fd = os.pipe()
-        try:
-            socket.send_fds(self.sock, [json.dumps({"partition": request}).encode()], [write_fd, out_fd, err_fd])
-        finally:
-            os.close(write_fd)
-        try:
-            child = self._await_pid(30.0)
-        except OSError:
-            os.close(read_fd)
-            raise
-        return Connection(read_fd, writable=False), child
 
     def _await_pid(self, timeout: float) -> ForkedProcess:
         deadline = time.monotonic() + timeout

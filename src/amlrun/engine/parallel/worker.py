@@ -3,7 +3,8 @@
 Started by the driver as `python worker.py` (by path, standard library only, so it runs in whatever
 interpreter the job's environment gives). Configuration comes in `AMLRUN_PRS_CONFIG` (JSON); messages
 travel over two inherited pipes as pickles: the driver sends mini-batch descriptors (file paths, or the
-path of a pickled DataFrame), the worker answers with the formatted result rows of the whole mini-batch.
+path of a table's rows: an Arrow IPC file or a pickled DataFrame), the worker answers with the formatted
+result rows of the whole mini-batch.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-__all__ = ["MiniBatchContext", "format_rows", "main", "serve", "zygote"]
+__all__ = ["MiniBatchContext", "format_rows", "main", "read_table_batch", "serve", "zygote"]
 
 
 class MiniBatchContext:
@@ -116,11 +117,24 @@ def _wants_context(run: Any) -> bool:
     return len(params) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
+def read_table_batch(path: str) -> Any:
+    """A table mini-batch as the DataFrame run() gets: `<i>.arrow` (Arrow IPC, made a DataFrame here, in
+    the worker, so the reading process needs no pandas) or `<i>.pkl` (a pickled DataFrame)."""
+    if path.endswith(".arrow"):
+        import pyarrow
+        import pyarrow.ipc
+
+        with pyarrow.OSFile(path, "rb") as source:
+            table = pyarrow.ipc.open_file(source).read_all()
+        return table.to_pandas()
+    import pandas
+
+    return pandas.read_pickle(path)
+
+
 def _mini_batch(kind: str, payload: Any) -> Any:
     if kind == "table":
-        import pandas
-
-        return pandas.read_pickle(payload)
+        return read_table_batch(payload)
     return list(payload)
 
 
@@ -218,6 +232,7 @@ def zygote(config: dict[str, Any], control_fd: int) -> int:
     if config.get("tabular"):
         with contextlib.suppress(ImportError):  # without pandas each worker says so, as its init error
             import pandas  # noqa: F401
+            import pyarrow.ipc  # noqa: F401 - how mini-batches arrive
     os.chdir(config["code_dir"])
     sock = socket.socket(fileno=control_fd)
     while True:
@@ -229,9 +244,6 @@ def zygote(config: dict[str, Any], control_fd: int) -> int:
         if not message:
             return 0  # the driver is gone; workers notice through their own pipes
         request = json.loads(message)
-        if "partition" in request:
-            sock.send(f"pid {_fork_partitioner(sock, request['partition'], fds)}".encode())
-            continue
         sock.send(f"pid {_fork_worker(sock, config, request['worker'], fds)}".encode())
 
 
@@ -276,19 +288,6 @@ def _fork_worker(sock: Any, config: dict[str, Any], name: str, fds: list[int]) -
         os.close(fds[3])
         os.environ["AMLRUN_PRS_WORKER"] = name
         return serve({**config, "worker": name}, fds[0], fds[1])
-
-    return _fork(sock, fds, body)
-
-
-def _fork_partitioner(sock: Any, request: dict[str, Any], fds: list[int]) -> int:
-    """Fork the process that reads the job's input and streams descriptors to the driver (fds[0])."""
-    def body() -> int:
-        os.dup2(fds[1], 1)
-        os.dup2(fds[2], 2)
-        from amlrun.engine.parallel.partition import PartitionRequest, stream_mini_batches
-
-        stream_mini_batches(PartitionRequest(**request), Connection(fds[0], readable=False))
-        return 0
 
     return _fork(sock, fds, body)
 
