@@ -29,6 +29,7 @@ from amlrun.engine.process import die_with_parent
 __all__ = ["ForkedProcess", "Zygote", "WORKER_SCRIPT", "fork_supported", "start_partitioner"]
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+_AMLRUN_ROOT = Path(__file__).resolve().parents[3]  # the folder amlrun is imported from
 
 
 def fork_supported() -> bool:
@@ -45,7 +46,8 @@ def start_partitioner(python: str, env: dict[str, str], request: dict[str, Any],
     try:
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [python, "-c", "from amlrun.engine.parallel.partition import serve_partition; serve_partition()"],
+                [python, "-c", f"import sys; sys.path.append({str(_AMLRUN_ROOT)!r}); "
+                 "from amlrun.engine.parallel.partition import serve_partition; serve_partition()"],
                 env={**env, "AMLRUN_PRS_PARTITION": json.dumps(request), "AMLRUN_PRS_FEED_FD": str(write_fd)},
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(write_fd,), cwd=cwd,
                 start_new_session=True, preexec_fn=die_with_parent())
