@@ -104,6 +104,8 @@ def test_two_pipeline_steps_pin_different_versions_and_show_names_their_environm
                                                     .replace("1.0", "2.0"))
     again = amlrun("run", pipeline, "--name", "pins2", env=env_vars)
     assert again.code == 0 and "old | testpkg 2.0" in again.out, again.text  # its environment changed: it reruns
+    # env1.yml now says what env2.yml says: one venv by content (as AzureML hashes environments), not rebuilt
+    assert "building environment" not in again.err, again.err
     assert "Reused (outputs of pins_new)" in again.err and "Reused (outputs of pins_plain)" in again.err
 
 
@@ -230,12 +232,15 @@ def test_missing_python_builds_with_the_nearest_or_refuses_when_strict(amlrun, w
 
 
 def test_a_failed_build_names_the_line_and_shows_uvs_words(amlrun, write, env_vars) -> None:
-    job = _job(write, _conda("9.9"))
+    job = _job(write, _conda("9.9").replace("python=3.11", "python=3.5"))  # as old corpus files pin
     result = amlrun("run", job, env=env_vars)
     assert result.code == 1, result.text
     assert "could not build the environment from job/conda.yml" in result.err
     assert "conda.yml:8: amlrun-testpkg==9.9" in result.err and "uv said:" in result.err
-    assert "failed.log" in result.err
+    assert "failed.log" in result.err and "`--env host` runs the step" in result.err
+    # the pinned Python was missing: the error says which stood in and how to get the pinned one
+    assert "It asks for Python 3.5, which is not on this machine: Python 3." in result.err
+    assert "uv python install 3.5" in result.err
 
 
 def test_two_runs_building_one_environment_at_once_build_it_once(amlrun, write, env_vars, uv_spy) -> None:

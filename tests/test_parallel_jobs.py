@@ -99,18 +99,26 @@ FEWER = """
 """
 
 
-def test_fewer_rows_fail_items_and_the_threshold_decides(amlrun, store: Path, tmp_path: Path) -> None:
-    tolerant = file_job(tmp_path / "a", FEWER, mini_batch_size="3", error_threshold=1)
+def test_fewer_rows_fail_items_and_error_threshold_decides(amlrun, store: Path, tmp_path: Path) -> None:
+    # a short return fails items, not the mini-batch: mini_batch_error_threshold=0 does not trip
+    tolerant = file_job(tmp_path / "a", FEWER, mini_batch_size="3", error_threshold=1, mini_batch_error_threshold=0)
     result = amlrun("run", tolerant, "--name", "fewer_ok")
     assert result.code == 0, result.text
     assert sorted(read_rows(store, "fewer_ok")) == sorted(EXPECTED - {"f02.txt"})
     shown = amlrun("show", "fewer_ok").out
-    assert "1 failed" in shown and "items:     7 processed, 6 succeeded, 1 failed" in shown, shown
+    assert "mini-batches: 3 total, 3 succeeded, 0 failed" in shown, shown
+    assert "items:     7 processed, 6 succeeded, 1 failed" in shown, shown
+    assert "1 mini-batch returned fewer items from run() than it got" in shown
+    assert "counted against error_threshold=1" in shown
+    assert [r["status"] for r in _csv(store, "fewer_ok")].count("partial") == 1
 
     strict = file_job(tmp_path / "b", FEWER, mini_batch_size="3", error_threshold=0)
     result = amlrun("run", strict, "--name", "fewer_abort")
     assert result.code == 1
-    assert "more than error_threshold=0" in amlrun("show", "fewer_abort").out
+    shown = amlrun("show", "fewer_abort").out
+    assert "more than error_threshold=0" in shown
+    assert "mini-batches with failed items (1):" in shown and "run() returned 2 of 3 items" in shown, shown
+    assert "f02.txt" in shown
     assert (store / "runs" / "fewer_abort" / "logs" / "job_error.txt").exists()
 
 

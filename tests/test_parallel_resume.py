@@ -125,7 +125,7 @@ def test_resume_reruns_the_failed_mini_batches_of_a_run_that_completed_within_it
         amlrun, store: Path, tmp_path: Path) -> None:
     job = file_job(tmp_path, FEWER, mini_batch_size="3", max_concurrency_per_instance=1)  # no thresholds
     first = amlrun("run", job, "--name", "tolerant1")
-    assert first.code == 0 and "2/3 mini-batches succeeded" in first.err
+    assert first.code == 0 and "3/3 mini-batches succeeded, 1 items failed" in first.err
     (tmp_path / "src" / "score.py").write_text(textwrap.dedent(FEWER.replace("names[:-1] if", "names if")))
     result = amlrun("resume", "tolerant1")
     assert result.code == 0, result.text
@@ -147,7 +147,7 @@ def test_pipeline_resume_reruns_only_the_failed_mini_batches_of_a_parallel_step_
             with open({str(log)!r}, "a") as fh:
                 fh.write(" ".join(names) + "\\n")
             failing = os.path.exists({str(marker)!r}) and "doc3.txt" in names
-            return names[:-1] if failing else names  # one item short: the mini-batch fails
+            return names[:-1] if failing else names  # one item short: a failed item
     """)
     job = write("pipe/pipeline.yml", f"""
         type: pipeline
@@ -185,8 +185,8 @@ def test_pipeline_resume_reruns_only_the_failed_mini_batches_of_a_parallel_step_
             command: echo aside >> {log}
     """)
     first = amlrun("run", job, "--name", "pfix")
-    assert first.code == 0, first.text  # no error thresholds: the failed mini-batch is tolerated
-    assert "mini-batches: 3 total, 2 succeeded" in amlrun("show", "pfix", "--step", "count").out
+    assert first.code == 0, first.text  # no error thresholds: the failed item is tolerated
+    assert "mini-batches: 3 total, 3 succeeded, 0 failed" in amlrun("show", "pfix", "--step", "count").out
     summary = store / "datastores" / "workspaceblobstore" / "azureml" / "pfix" / "summary" / "total.txt"
     assert summary.read_text().strip() == "4"
     log.unlink()
@@ -194,7 +194,7 @@ def test_pipeline_resume_reruns_only_the_failed_mini_batches_of_a_parallel_step_
 
     resumed = amlrun("resume", "pfix")
     assert resumed.code == 0, resumed.text
-    assert "count reruns its 1 failed mini-batch, then total" in resumed.err
+    assert "count reruns its 1 mini-batch with failed items, then total" in resumed.err
     assert sorted(log.read_text().splitlines()) == ["doc3.txt doc4.txt", "total"]  # not prep, not aside
     rows = store / "datastores" / "workspaceblobstore" / "azureml" / "pfix_count" / "rows" / "rows"
     assert sorted(rows.read_text().splitlines()) == [f"doc{i}.txt" for i in range(1, 6)]  # none twice

@@ -13,7 +13,7 @@ from typing import Any
 
 from amlrun.data.locations import DataContext
 from amlrun.engine.events import LoggingReporter, PlainReporter, Reporter
-from amlrun.engine.parallel.unfinished import mini_batches_left
+from amlrun.engine.parallel.unfinished import describe_left, mini_batches_left
 from amlrun.engine.pipeline_loop import PipelineExecution, step_names
 from amlrun.engine.pipeline_plan import PipelinePlan, plan_pipeline
 from amlrun.engine.planner import env_choice
@@ -90,7 +90,7 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
                 if r.status in FINISHED_OK and path in plan.steps and path not in partial and path not in stale}
     logged = _logged(_live_or(reporter), Path(record.run_dir))
     logged.event("resume", message=f"resuming {record.name}: {len(finished)} of {len(plan.steps)} steps "
-                 "already finished" + "".join(f"; {p} reruns its {_mini_batches(mini_batches_left(previous[p]))}"
+                 "already finished" + "".join(f"; {p} reruns its {describe_left(previous[p])}"
                                               for p in partial)
                  + (f", then {', '.join(stale)}" if stale else ""))
     _restart_parallel_steps(plan, [p for p in stale if p in previous])
@@ -119,10 +119,6 @@ def _live_or(reporter: Reporter) -> Reporter:
 def _logged(reporter: Reporter, run_dir: Path) -> Reporter:
     """Keep the pipeline's events (steps starting, finishing, the summary) as its log, for `amlrun logs RUN`."""
     return LoggingReporter(reporter, run_dir / "user_logs" / "std_log.txt", prefix_steps=True, close_inner=True)
-
-
-def _mini_batches(count: int) -> str:
-    return f"{count} failed mini-batch{'es' if count != 1 else ''}"
 
 
 def _downstream(plan: PipelinePlan, paths: list[str]) -> list[str]:

@@ -77,7 +77,10 @@ class VenvSpec:
             "options": options,
             "requirements": packages,
             "project": str(definition.project) if definition.project else None,
-            "local": {str(p): _digest_path(p) for p in sorted(set(definition.files)) if p.exists()},
+            # a definition file counts by content (two steps' identical conda files share one venv, as
+            # AzureML's environment hash does); a folder (wheels, a project) by where it is, too
+            "local": sorted(_digest_path(p) if p.is_file() else f"{p}:{_digest_path(p)}"
+                            for p in set(definition.files) if p.exists()),
             "platform": [sys.platform, platform.machine()],
         }
         key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -251,9 +254,14 @@ class _Build:
         self.log.close()
         with contextlib.suppress(OSError):
             os.replace(self.log_path, kept)
+        asked = self.spec.definition.python
+        stand_in = "" if self.spec.exact_python or not asked else (
+            f"\nIt asks for Python {asked}, which is not on this machine: Python {self.spec.interpreter.label} "
+            "stood in, and a pin made for the older Python may have no build for it.")
         raise EnvironmentError_(
             f"could not build the environment from {self.spec.definition.source}: uv could not {what}"
             + (f"; the lines it names:{where}" if where else "")
-            + "\nuv said:\n" + "\n".join(f"  {line}" for line in tail),
-            hint=f"fix the definition (a package or version that exists for Python {self.spec.interpreter.label}); "
-                 f"uv's whole log: {kept}; `--env host` runs the step in amlrun's own interpreter instead")
+            + "\nuv said:\n" + "\n".join(f"  {line}" for line in tail) + stand_in,
+            hint=f"fix the definition (a package or version that exists for Python {self.spec.interpreter.label})"
+                 + (f", or install Python {asked} (`uv python install {asked}`)" if stand_in else "")
+                 + f"; uv's whole log: {kept}; `--env host` runs the step in amlrun's own interpreter instead")

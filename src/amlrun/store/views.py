@@ -329,43 +329,52 @@ def _parallel_lines(record: RunRecord) -> list[str]:
         f"items:     {counts.get('items')} processed, {counts.get('items_succeeded')} succeeded, "
         f"{counts.get('items_failed')} failed",
     ]
+    if counts.get("short_returns"):
+        lines.append(f"           {counts['short_returns']}")
     if record.extra.get("append_row_file"):
         lines.append(f"rows:      {record.extra['append_row_file']}")
     lines.append(f"summary:   {Path(record.run_dir) / 'logs' / 'job_result.txt'}")
-    return lines + _failed_mini_batches(Path(record.run_dir))
+    threshold = counts.get("error_threshold")
+    return lines + _failed_mini_batches(Path(record.run_dir), with_short=threshold is not None and threshold >= 0)
 
 
 _SHOWN_FAILURES = 10
 
 
-def _failed_mini_batches(run_dir: Path) -> list[str]:
-    """The first failed mini-batches with their items and error line, and where the rest are."""
+def _failed_mini_batches(run_dir: Path, with_short: bool = False) -> list[str]:
+    """The first failed mini-batches with their items and error line, and where the rest are; with
+    `with_short`, also those whose run() returned fewer items than it got (their failed items count)."""
     import json
 
-    failed = []
     try:
         lines = (run_dir / "parallel" / "journal.jsonl").read_text(encoding="utf-8").splitlines()
     except OSError:
         return []
+    commits = []
     for line in lines:
         try:
-            commit = json.loads(line)
+            commits.append(json.loads(line))
         except ValueError:
             break
-        if commit.get("status") in ("failed", "partial"):
-            failed.append(commit)
-    if not failed:
+    commits.sort(key=lambda c: c.get("index", 0))
+    failed = [c for c in commits if c.get("status") == "failed"]
+    short = [c for c in commits if c.get("status") == "partial"] if with_short else []
+    if not failed and not short:
         return []
-    failed.sort(key=lambda c: c.get("index", 0))
-    out = [f"failed mini-batches ({len(failed)}):"]
-    for c in failed[:_SHOWN_FAILURES]:
-        items = ", ".join(c.get("what") or []) or f"{c.get('items')} items"
-        attempts = c.get("attempts", 1)
-        out.append(f"  #{c.get('index')} ({attempts} attempt{'s' if attempts != 1 else ''}): {items}")
-        if c.get("error"):
-            out.append(f"      {c['error']}")
+    out: list[str] = []
+    for title, group in (("failed mini-batches", failed), ("mini-batches with failed items", short)):
+        if not group:
+            continue
+        out.append(f"{title} ({len(group)}):")
+        for c in group[:_SHOWN_FAILURES]:
+            items = ", ".join(c.get("what") or []) or f"{c.get('items')} items"
+            attempts = c.get("attempts", 1)
+            out.append(f"  #{c.get('index')} ({attempts} attempt{'s' if attempts != 1 else ''}): {items}")
+            if c.get("error"):
+                out.append(f"      {c['error']}")
+        if len(group) > _SHOWN_FAILURES:
+            out.append(f"  {len(group) - _SHOWN_FAILURES} more")
     logs = run_dir / "logs"
-    rest = f"{len(failed) - _SHOWN_FAILURES} more, and " if len(failed) > _SHOWN_FAILURES else ""
-    out.append(f"  {rest}every failed attempt's traceback: {logs / 'user' / 'error'}/minibatch_<n>.txt; "
+    out.append(f"  every failed attempt's traceback: {logs / 'user' / 'error'}/minibatch_<n>.txt; "
                f"all mini-batches: {logs / 'sys' / 'job_report' / 'processed_mini-batches.csv'}")
     return out

@@ -6,8 +6,13 @@ group: every `COMMIT_EVERY` seconds, at once when one failed), and apply the rul
 
 - `run()` raising, running longer than `timeout`, or its worker dying fails the attempt; the mini-batch
   is tried again (up to `max_retries` more times), in a fresh worker when the old one died or hung.
-- `run()` returning fewer items than it got: the difference are failed items and the mini-batch
-  failed (not retried: its returned rows are already results).
+- `run()` returning fewer items than it got: the difference are failed items, counted against
+  `error_threshold` only; the mini-batch itself was processed (not retried: its returned rows are
+  already results) and does not count as a failed mini-batch. So a many-models script whose `run()`
+  returns `[]` per partition completes under `error_threshold: -1` whatever `mini_batch_error_threshold`
+  says, as the service's own example (azureml-examples parallel/1a_oj_sales_prediction) relies on.
+- a mini-batch fails (for `mini_batch_error_threshold` and `allowed_failed_percent`) when its last
+  attempt raised, timed out or lost its worker; its items count as failed items too.
 - the job aborts as soon as failed items > `error_threshold` or failed mini-batches >
   `mini_batch_error_threshold` (-1 ignores either), or, once every mini-batch was scheduled, the
   failed share of mini-batches > `allowed_failed_percent`.
@@ -256,13 +261,12 @@ class _Driver:
         self.journal.commit(batch)
         for commit, _, _ in batch:
             self.finished_work.add(commit.index)
-            if commit.status == "ok":
-                self.stats.succeeded += 1
-                self.stats.items_ok += commit.returned
-            else:
+            if commit.status == "failed":
                 self.stats.failed += 1
-                self.stats.items_ok += min(commit.returned, commit.items)
-                self.stats.items_failed += commit.failed_items
+            else:  # ok, or partial: processed, its missing items failed
+                self.stats.succeeded += 1
+            self.stats.items_ok += min(commit.returned, commit.items)
+            self.stats.items_failed += commit.failed_items
         self._check_thresholds()
         self.on_progress(self.stats)
 

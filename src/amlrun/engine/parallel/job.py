@@ -90,7 +90,7 @@ def resume_parallel_job(record: RunRecord, store: RunStore, reporter: Reporter, 
 
 
 def work_left(record: RunRecord, store: RunStore) -> bool:
-    """Whether a Completed parallel run still has failed mini-batches for `amlrun resume`."""
+    """Whether a Completed parallel run still has mini-batches for `amlrun resume` (failed, or with failed items)."""
     return mini_batches_left(record) > 0
 
 

@@ -194,7 +194,7 @@ def _run(plan: StepPlan, reporter: Reporter, cancel: threading.Event | None, max
             progress.close(None)
             raise
         progress.close(result.stats)
-        counts = write_summary(logs, journal, result)
+        counts = write_summary(logs, journal, result, settings.error_threshold)
     finally:
         journal.close()
         if table_source is not source:
