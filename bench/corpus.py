@@ -136,7 +136,11 @@ def cannot_run_here(path: Path) -> str | None:
         if component.is_file():
             files.append(component.read_text())
     joined = "\n".join(files)
-    if re.search(r"(?i)gpu|instance_type:\s*\S*(nc|nd|nv)\d", joined) or "nvidia" in joined.lower():
+    # GPU compute or a CUDA image matter only to code that can use them: a step that only runs a shell
+    # command (`echo $TF_CONFIG` on a gpu-cluster) runs here as it does there
+    runs_code = re.search(r"(?m)^\s*code:", joined) or re.search(r"(?i)cuda|gpu|nvidia", " ".join(
+        re.findall(r"(?m)^\s*command:(.*)", joined)))
+    if runs_code and (re.search(r"(?i)gpu|instance_type:\s*\S*(nc|nd|nv)\d", joined) or "nvidia" in joined.lower()):
         return "needs a GPU (GPU compute or CUDA image)"
     data_asset = re.search(r"path:\s*(azureml:(?!//)[\w.-]+(?::[\w.-]+|@latest))", joined)
     if data_asset:
