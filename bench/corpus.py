@@ -166,6 +166,9 @@ def run_result(path: Path, jobs: Path, timeout: float) -> str:
             return f"needs data: in datastore {missing[1]} ({Path(missing[2]).name}), uploaded beforehand on AzureML"
         if code == 2 or " started" not in out:
             return "refused: " + _first_problem(out).removeprefix("error: ")
+        unbuilt = re.search(r"the command failed importing '([\w.]+)': environment '([^']+)' is not built here", out)
+        if unbuilt:
+            return f"failed: environment {unbuilt[2]} is not built here (the host interpreter lacks {unbuilt[1]})"
         reason = _failure(Path(tmp) / "store", out)
         if re.search(r"URLError|Name or service not known|Temporary failure in name resolution|"
                      r"ConnectionError|Max retries exceeded", reason):

@@ -408,3 +408,46 @@ def test_step_flag_on_a_command_job_is_refused_not_ignored(amlrun) -> None:
     assert result.code == 2
     assert "--step names a step of a pipeline, but job.yml is a command job" in result.err
     assert "hint: drop --step" in result.err and "hello from amlrun" not in result.out
+
+
+def test_a_module_a_curated_environment_has_names_that_environment_when_missing_here(amlrun, write) -> None:
+    """A curated environment is not built locally: the step runs on the host interpreter, and when that lacks a
+    module the script imports, the failure says so and which name to map, not just "exit code 1"."""
+    write("proj/src/save_model.py", """
+        import argparse
+        import azureml_only_estimators  # on AzureML, the curated environment provides it
+    """)
+    job = write("proj/model_as_output.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+        code: src
+        command: >-
+          python save_model.py
+          --custom_model_output ${{outputs.output_folder}}
+        outputs:
+          output_folder:
+            type: custom_model
+        environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+    """)
+    result = amlrun("run", job)
+    assert result.code != 0
+    assert ("the command failed importing 'azureml_only_estimators': environment "
+            "'azureml://registries/azureml/environments/sklearn-1.5/labels/latest' is not built here") in result.err
+    assert "hint: map `sklearn-1.5` in amlrun.yaml `environments:`" in result.err
+
+
+def test_interactive_services_are_named_as_azureml_only_and_the_command_runs(amlrun, write) -> None:
+    job = write("proj/interactive.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+        command: echo "training"
+        environment: azureml:AzureML-tensorflow-2.16-cuda12@latest
+        services:
+          my_vscode:
+            type: vs_code
+          my_tensorboard:
+            type: tensor_board
+            log_dir: "outputs/tblogs"
+    """)
+    result = amlrun("run", job)
+    assert result.code == 0, result.text
+    assert ("interactive services my_vscode (vs_code), my_tensorboard (tensor_board) are opened by AzureML only; "
+            "here the command runs without them") in result.err

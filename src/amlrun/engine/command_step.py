@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from amlrun.engine.events import Reporter
 from amlrun.engine.plan import StepPlan
 from amlrun.engine.process import run_shell
 from amlrun.engine.snapshot import take_snapshot
+from amlrun.envs.choice import environment_names
 from amlrun.envs.resolve import RUNTIME
 from amlrun.errors import AmlrunError, scrub_secrets
 from amlrun.spec.bindings import Reference, render
@@ -189,6 +191,7 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
     failure = prepare_environment(plan, reporter)
     if failure is not None:
         return StepOutcome("Failed", error=failure, duration=time.monotonic() - started)
+    _announce_services(plan, reporter)
     try:
         launches = plan_launches(plan.distribution, plan.instance_count)
         if plan.debug is not None:  # --debug/--pdb: refuse a step that runs no Python before staging it
@@ -241,7 +244,9 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
         return StepOutcome("Failed", result.exit_code, f"timed out after limits.timeout={plan.timeout}s",
                            result.duration, extra)
     if result.exit_code != 0:
-        return StepOutcome("Failed", result.exit_code, _exit_reason(result.exit_code), result.duration, extra)
+        reason = _missing_module(plan) if not launches else None
+        return StepOutcome("Failed", result.exit_code, reason or _exit_reason(result.exit_code), result.duration,
+                           extra)
     if changed:
         return StepOutcome("Failed", 0, "the step modified read-only input files: " + ", ".join(changed[:10]),
                            result.duration, extra)
@@ -263,6 +268,43 @@ def staging_failure(plan: StepPlan, exc: Exception) -> str:
     if context is not None:
         message = context.redact(message)
     return message + "\nhint: `amlrun datastores` checks that each datastore answers; AMLRUN_DEBUG=1 shows the traceback"
+
+
+def _announce_services(plan: StepPlan, reporter: Reporter) -> None:
+    """Interactive services (VS Code, JupyterLab, TensorBoard, SSH) are AzureML's: say the command runs without them."""
+    services = plan.node.settings.get("services") or getattr(plan.node.definition, "services", None)
+    if services:
+        named = ", ".join(f"{name} ({(value or {}).get('type', '?') if isinstance(value, dict) else '?'})"
+                          for name, value in services.items())
+        reporter.event("note", message=f"{plan.name}: interactive services {named} are opened by AzureML only; "
+                                       "here the command runs without them")
+
+
+def _missing_module(plan: StepPlan) -> str | None:
+    """Why a step on the host interpreter failed, when that is a module the interpreter lacks: the environment
+    the job names (a curated or registered one, an image) has it on AzureML but is not built here."""
+    if plan.environment.strategy != "host":
+        return None
+    try:
+        with open(plan.run_dir / "user_logs" / "std_log.txt", "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 16384))
+            tail = log.read().decode(errors="replace")
+    except OSError:
+        return None
+    found = re.findall(r"ModuleNotFoundError: No module named '([\w.]+)'", tail)
+    if not found:
+        return None
+    module = found[-1].split(".")[0]
+    spec = plan.node.settings.get("environment") or getattr(plan.node.definition, "environment", None)
+    names = environment_names(spec) if not isinstance(spec, str) else [spec]
+    name = next((n for n in reversed(names) if "/" not in n and ":" not in n), names[0] if names else None)
+    what = f"environment {names[0]!r}" if names else plan.environment.description.split(" -> ", 1)[0]
+    return (f"the command failed importing {module!r}: {what} is not built here, so the step ran on the host "
+            f"interpreter ({plan.environment.python}), which lacks it\nhint: map "
+            + (f"`{name}` in amlrun.yaml `environments:` to a requirements file (`{name}: {{venv: "
+               "requirements.txt}`)" if name else "an environment with that package in amlrun.yaml `environments:`")
+            + ", or install the package where amlrun runs")
 
 
 def _exit_reason(code: int) -> str:
