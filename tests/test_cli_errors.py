@@ -87,7 +87,28 @@ def test_a_command_that_does_not_exist_says_what_127_means(amlrun, write) -> Non
     result = amlrun("run", write("j/job.yml", "type: command\ncommand: no_such_tool_xyz --go\n"))
     assert result.code == 1
     assert "no_such_tool_xyz: command not found" in result.text
-    assert "code 127: the shell did not find a program it names" in result.err
+    assert "code 127: the shell did not find a program it names: `no_such_tool_xyz`; check `command:`" in result.err
+
+
+def test_a_program_the_jobs_image_would_provide_is_named_with_where_it_comes_from(amlrun, write) -> None:
+    """A Julia/R job whose Dockerfile installs the language: run on the host, the failure names the program."""
+    write("jl/docker-context/Dockerfile", "FROM mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\n"
+                                          "RUN apt-get update && apt-get install -y julia-lang-xyz\n")
+    write("jl/src/run.jl", "println(1)\n")
+    job = write("jl/job.yml", """
+        $schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+        code: src
+        command: >-
+          julia_lang_xyz -e "include(\\"run.jl\\")"
+        environment:
+          build:
+            path: docker-context
+        compute: azureml:cpu-cluster
+    """)
+    result = amlrun("run", job)
+    assert result.code == 1
+    assert ("the shell did not find a program it names: `julia_lang_xyz`; on AzureML the job's environment "
+            "(build docker-context) provides it") in result.err, result.text
 
 
 @pytest.mark.parametrize(("script", "expected"), [

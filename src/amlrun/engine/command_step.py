@@ -245,12 +245,31 @@ def run_command_step(plan: StepPlan, reporter: Reporter, cancel: threading.Event
                            result.duration, extra)
     if result.exit_code != 0:
         reason = _missing_module(plan) if not launches else None
-        return StepOutcome("Failed", result.exit_code, reason or _exit_reason(result.exit_code), result.duration,
+        return StepOutcome("Failed", result.exit_code, reason or _exit_reason(result.exit_code, plan), result.duration,
                            extra)
     if changed:
         return StepOutcome("Failed", 0, "the step modified read-only input files: " + ", ".join(changed[:10]),
                            result.duration, extra)
     return StepOutcome("Completed", 0, None, result.duration, extra)
+
+
+_NOT_FOUND = re.compile(r"(?:^|: )([^\s:]+): (?:command not found|No such file or directory)$", re.MULTILINE)
+
+
+def _missing_program(plan: StepPlan) -> str | None:
+    """The program bash reported missing, from the end of the step's log."""
+    found = _NOT_FOUND.findall(_log_tail(plan))
+    return found[-1] if found else None
+
+
+def _log_tail(plan: StepPlan, size: int = 16384) -> str:
+    """The end of the step's log, where the shell and Python say what went wrong."""
+    try:
+        with open(plan.run_dir / "user_logs" / "std_log.txt", "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - size))
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def staging_failure(plan: StepPlan, exc: Exception) -> str:
@@ -285,13 +304,7 @@ def _missing_module(plan: StepPlan) -> str | None:
     the job names (a curated or registered one, an image) has it on AzureML but is not built here."""
     if plan.environment.strategy != "host":
         return None
-    try:
-        with open(plan.run_dir / "user_logs" / "std_log.txt", "rb") as log:
-            log.seek(0, os.SEEK_END)
-            log.seek(max(0, log.tell() - 16384))
-            tail = log.read().decode(errors="replace")
-    except OSError:
-        return None
+    tail = _log_tail(plan)
     found = re.findall(r"ModuleNotFoundError: No module named '([\w.]+)'", tail)
     if not found:
         return None
@@ -307,7 +320,7 @@ def _missing_module(plan: StepPlan) -> str | None:
             + ", or install the package where amlrun runs")
 
 
-def _exit_reason(code: int) -> str:
+def _exit_reason(code: int, plan: StepPlan | None = None) -> str:
     if code < 0:
         import signal
 
@@ -317,8 +330,16 @@ def _exit_reason(code: int) -> str:
             name = f"signal {-code}"
         return f"command was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
     if code == 127:
-        return ("command exited with code 127: the shell did not find a program it names (the log says which); "
-                "check `command:` and that the environment provides it")
+        missing = _missing_program(plan) if plan is not None else None
+        if missing is None:
+            return ("command exited with code 127: the shell did not find a program it names (the log says which); "
+                    "check `command:` and that the environment provides it")
+        environment = plan.environment.description.split(" -> ")[0] if plan is not None else ""
+        where = (f"on AzureML the job's environment ({environment}) provides it: install it here, or run with "
+                 "`--env container` where a container engine is installed"
+                 if environment.startswith(("build ", "image ", "azureml")) else
+                 "check `command:`, and install it or declare an environment that provides it")
+        return f"command exited with code 127: the shell did not find a program it names: `{missing}`; {where}"
     if code == 126:
         return "command exited with code 126: a program it names is not executable (chmod +x, or run it via python/bash)"
     return f"command exited with code {code}"
