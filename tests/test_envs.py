@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from env_fixtures import (  # the fixtures env_vars, uv_spy, wheels (and the ses
     uv_cache_fixture,  # noqa: F401
     uv_spy_fixture,  # noqa: F401
     wheels_fixture,  # noqa: F401
+    write_wheel,
 )
 
 PRINT_VERSION = 'python -c "import testpkg, sys; print(\'testpkg\', testpkg.__version__, sys.prefix)"'
@@ -393,3 +397,33 @@ def test_a_missing_conda_file_passes_check_and_fails_the_step_saying_where(amlru
     assert amlrun("check", "--no-sdk", job).code == 0
     result = amlrun("run", job, env=env_vars)
     assert result.code == 1 and "conda_file './nowhere.yml' does not exist" in result.err, result.text
+
+
+def test_an_old_pin_without_a_wheel_for_the_stand_in_python_is_refused_at_once(amlrun, write, env_vars,
+                                                                               tmp_path: Path) -> None:
+    """python=3.7 and a pin with cp37 wheels only (numpy==1.21 in real files): no minutes-long source build."""
+    index = tmp_path / "old-index"
+    index.mkdir()
+    wheel = write_wheel(index, "amlrun-oldpin", "1.0", {"oldpin/__init__.py": b"v = 1\n"})
+    with zipfile.ZipFile(wheel) as pure, zipfile.ZipFile(index / "amlrun_oldpin-1.0-cp37-cp37m-manylinux1_x86_64.whl",
+                                                         "w") as tagged:
+        for item in pure.infolist():
+            data = pure.read(item.filename)
+            if item.filename.endswith("/WHEEL"):
+                data = data.replace(b"py3-none-any", b"cp37-cp37m-manylinux1_x86_64")
+            tagged.writestr(item, data)
+    wheel.unlink()
+    with tarfile.open(index / "amlrun_oldpin-1.0.tar.gz", "w:gz") as sdist:  # what a source build would start from
+        for name, text in {"PKG-INFO": "Metadata-Version: 2.1\nName: amlrun-oldpin\nVersion: 1.0\n",
+                           "pyproject.toml": "[build-system]\nrequires = ['setuptools']\n"
+                                             "build-backend = 'setuptools.build_meta'\n"}.items():
+            info = tarfile.TarInfo(f"amlrun_oldpin-1.0/{name}")
+            info.size = len(text)
+            sdist.addfile(info, io.BytesIO(text.encode()))
+    job = _job(write, _conda("1.0").replace("python=3.11", "python=3.7").replace("amlrun-testpkg", "amlrun-oldpin"))
+    online = {k: v for k, v in env_vars.items() if k != "UV_OFFLINE"}  # uv may "download", from this folder only
+    result = amlrun("run", job, env={**online, "UV_FIND_LINKS": str(index), "UV_NO_INDEX": "1"})
+    assert result.code == 1, result.text
+    assert "amlrun-oldpin has wheels for Python 3.7 (which it asks for and this machine lacks) but none for " \
+           "Python 3." in result.err, result.text
+    assert "conda.yml:8: amlrun-oldpin==1.0" in result.err and "uv python install 3.7" in result.err

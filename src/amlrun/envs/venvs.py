@@ -5,7 +5,8 @@ the content of local files they name and the platform. `amlrun-env.json` is writ
 without it is a build that did not finish and is built again. Reuse is a stat and a utime (no uv
 process, no lock); a build takes `<key>.lock`, so of two runs building the same environment one builds
 and the other waits, then reuses. Builds try uv's cache first (`--offline`) and go to the index only
-when that fails. The cache folder is `$AMLRUN_ENV_CACHE`, else `$XDG_CACHE_HOME/amlrun/envs`.
+when that fails. With a stand-in Python (the one asked for is not here) wheels are tried first: an old
+pin with wheels only for older Pythons is refused at once, rather than built from source for minutes. The cache folder is `$AMLRUN_ENV_CACHE`, else `$XDG_CACHE_HOME/amlrun/envs`.
 """
 
 from __future__ import annotations
@@ -220,14 +221,43 @@ class _Build:
         if self.offline_only:
             self._fail(what + " (offline: uv's cache lacks a package)")
         self.progress("some packages are not in uv's cache: downloading them")
+        if not self.spec.exact_python:
+            if self._run([*base, "--no-build"], echo=False) == 0:  # a failure here is not the last word
+                return
+            self._refuse_old_pins(args)
         if self._run(base) != 0:
             self._fail(what)
+
+    def _refuse_old_pins(self, args: list[str]) -> None:
+        """Refuse when wheels exist for the Python asked for but not for its stand-in (then a source build
+        of, say, numpy==1.22 on Python 3.11 takes minutes and fails); a package with no wheel at all, for
+        any Python, is built from source as usual."""
+        said = "\n".join(self._tail)
+        wheel_less = sorted(set(re.findall(r"Wheels are required for `([^`]+)`|only found wheels for `([^`]+)`", said)))
+        wheel_less = [a or b for a, b in wheel_less]
+        asked = re.match(r"\d+\.\d+", self.spec.definition.python or "")
+        if not wheel_less or asked is None or self._run(
+                ["pip", "compile", "--quiet", "--no-build", "--python-version", asked[0], "--output-file",
+                 os.devnull, *(a for a in args if a != "-r")], echo=False) != 0:  # compile takes the files
+            return
+        names = {name.lower().replace("_", "-") for name in wheel_less}
+        lines = [r for r in self.spec.definition.requirements
+                 if r.name and r.name.lower().replace("_", "-") in names]
+        where = "".join(f"\n  {r.file}:{r.lineno}: {r.line}" for r in lines[:5])
+        stand_in = self.spec.interpreter.label
+        raise EnvironmentError_(
+            f"could not build the environment from {self.spec.definition.source}: {', '.join(wheel_less)} "
+            f"{'has' if len(wheel_less) == 1 else 'have'} wheels for Python {asked[0]} (which it asks for and this "
+            f"machine lacks) but none for Python {stand_in}, the nearest here; building from source for "
+            f"{stand_in} would take minutes and rarely works" + (f":{where}" if where else ""),
+            hint=f"install Python {asked[0]} (`uv python install {asked[0]}`) and run again, or loosen the pin to a "
+                 f"version with a Python {stand_in} wheel; `--env host` runs the step in amlrun's own interpreter")
 
     def _uv(self, args: list[str], what: str) -> None:
         if self._run(args) != 0:
             self._fail(what)
 
-    def _run(self, args: list[str]) -> int:
+    def _run(self, args: list[str], echo: bool = True) -> int:
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH")}
         self.log.write(f"$ uv {' '.join(args)}\n")
         self.log.flush()
@@ -238,7 +268,7 @@ class _Build:
         for line in proc.stdout:
             self.log.write(line)
             self._tail.append(line.rstrip())
-            if "--offline" not in args and line.strip():
+            if echo and "--offline" not in args and line.strip():
                 self.progress("  " + line.rstrip())
         code = proc.wait()
         self.log.write(f"(exit code {code})\n")
