@@ -21,6 +21,7 @@ group: every `COMMIT_EVERY` seconds, at once when one failed), and apply the rul
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -377,6 +378,8 @@ class _Driver:
                     self.spec.logs.parent / "sys" / "partition.txt")
                 return feed
         reader, writer = _feed_pipe()
+        if request.tabular and (not self.spec.amlrun_importable or self.spec.launcher is not None):
+            request = dataclasses.replace(request, portable=True)  # the workers' pandas is not ours
 
         def stream() -> None:
             with contextlib.suppress(OSError):

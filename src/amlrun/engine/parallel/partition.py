@@ -8,7 +8,9 @@ stream, each mini-batch cut as soon as its rows are parsed; others are read a fi
 rest with the `mltable` library. Each mini-batch is written to disk once, as an Arrow IPC file (the
 workers turn it into a DataFrame: the reading process never imports pandas) or, for workers that may lack
 pyarrow and for frames the `mltable` library made, a pickled DataFrame; workers get its path (cheap IPC)
-and the driver never holds them. Rows per mini-batch come from each file's bytes (`rows_per_batch`).
+and the driver never holds them. A worker in another Python (a job's venv, a container) has its own pandas
+and numpy, which cannot unpickle another version's DataFrame: it gets the columns as plain Python values
+(`<i>.cols`, `write_portable_frame`) instead. Rows per mini-batch come from each file's bytes (`rows_per_batch`).
 
 Partitioning is deterministic: the same input gives the same mini-batch indices, which is what lets a
 resumed run skip the mini-batches its journal already committed.
@@ -61,6 +63,7 @@ class PartitionRequest:
     partition_keys: list[str]
     work_dir: str
     arrow: bool = False  # table mini-batches as Arrow IPC files (the workers' Python has pyarrow)
+    portable: bool = False  # not a pickled DataFrame: the workers' pandas is not this one (a venv, a container)
 
     @property
     def tabular(self) -> bool:
@@ -71,7 +74,7 @@ class PartitionRequest:
 
     def batches(self) -> Iterator[MiniBatch]:
         return iter_mini_batches(self.input_type, Path(self.source), self.mini_batch_size, self.partition_keys,
-                                 Path(self.work_dir), self.arrow)
+                                 Path(self.work_dir), self.arrow, self.portable)
 
 
 def serve_partition() -> None:
@@ -105,7 +108,7 @@ def stream_mini_batches(request: PartitionRequest, feed: Any) -> None:
 @dataclass
 class MiniBatch:
     """A descriptor small enough to send to a worker: file paths, or the path of a table's rows
-    (`<i>.arrow`: Arrow IPC, `<i>.pkl`: a pickled DataFrame)."""
+    (`<i>.arrow`: Arrow IPC, `<i>.pkl`: a pickled DataFrame, `<i>.cols`: its columns as plain values)."""
 
     index: int
     kind: str  # "files" | "table"
@@ -119,11 +122,11 @@ class MiniBatch:
 
 
 def iter_mini_batches(input_type: str, source: Path, mini_batch_size: str | None, partition_keys: list[str],
-                      work_dir: Path, arrow: bool = False) -> Iterator[MiniBatch]:
+                      work_dir: Path, arrow: bool = False, portable: bool = False) -> Iterator[MiniBatch]:
     """Mini-batches of the input at `source`, in a stable order."""
     if input_type == "mltable":
         yield from iter_table_batches(source, mini_batch_size or DEFAULT_TABLE_BATCH, partition_keys, work_dir,
-                                      arrow)
+                                      arrow, portable)
     else:
         yield from iter_file_batches(source, mini_batch_size or DEFAULT_FILE_BATCH)
 
@@ -214,7 +217,7 @@ def _source_frames(folder: Path, work_dir: Path, native: Any) -> tuple[Iterator[
 
 
 def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[str],
-                       work_dir: Path, arrow: bool = False) -> Iterator[MiniBatch]:
+                       work_dir: Path, arrow: bool = False, portable: bool = False) -> Iterator[MiniBatch]:
     try:
         target, _ = parse_mini_batch_size(mini_batch_size)
     except ValueError as exc:
@@ -224,7 +227,7 @@ def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[
     batches_dir = work_dir / "minibatches"
     batches_dir.mkdir(parents=True, exist_ok=True)
     if native is not None and native.streams and not partition_keys:
-        yield from _stream_batches(native, target, batches_dir, arrow)
+        yield from _stream_batches(native, target, batches_dir, arrow, portable)
         return
     frames, keep_path = _source_frames(folder, work_dir, native)
     index = 0
@@ -233,8 +236,7 @@ def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[
         nonlocal index
         if _PATH_COLUMN in part.columns and not keep_path:
             part = part.drop(columns=[_PATH_COLUMN])
-        path = batches_dir / f"{index}.pkl"
-        part.reset_index(drop=True).to_pickle(path)
+        path = _write_frame(part.reset_index(drop=True), batches_dir, index, portable)
         batch = MiniBatch(index, "table", len(part), table_path=str(path), partition_key_value=key_value)
         index += 1
         return batch
@@ -261,7 +263,8 @@ def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[
             yield emit(part.iloc[start:start + per_batch], {})
 
 
-def _stream_batches(native: Any, target: int, batches_dir: Path, arrow: bool) -> Iterator[MiniBatch]:
+def _stream_batches(native: Any, target: int, batches_dir: Path, arrow: bool,
+                    portable: bool = False) -> Iterator[MiniBatch]:
     """Cut a delimited table's mini-batches from pyarrow's stream: each is written as soon as its last row
     is parsed, the same rows the frames of the other readers give."""
     import pyarrow as pa
@@ -279,8 +282,7 @@ def _stream_batches(native: Any, target: int, batches_dir: Path, arrow: bool) ->
             with pa.OSFile(str(path), "wb") as sink, pyarrow.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
         else:  # the workers' Python may lack pyarrow: a DataFrame, as the worker would have made it
-            path = batches_dir / f"{index}.pkl"
-            table.to_pandas().to_pickle(path)
+            path = _write_frame(table.to_pandas(), batches_dir, index, portable)
         batch = MiniBatch(index, "table", table.num_rows, table_path=str(path))
         index += 1
         return batch
@@ -310,3 +312,41 @@ def _stream_batches(native: Any, target: int, batches_dir: Path, arrow: bool) ->
 def _plain(value: Any) -> Any:
     """numpy scalars -> Python values, so the context prints and pickles plainly."""
     return value.item() if hasattr(value, "item") else value
+
+
+def _write_frame(frame: Any, batches_dir: Path, index: int, portable: bool) -> Path:
+    if portable:
+        path = batches_dir / f"{index}.cols"
+        write_portable_frame(frame, path)
+    else:
+        path = batches_dir / f"{index}.pkl"
+        frame.to_pickle(path)
+    return path
+
+
+def write_portable_frame(frame: Any, path: Path) -> None:
+    """A DataFrame as (name, dtype, plain Python values, extra) per column, pickled: any pandas and numpy
+    in the worker's Python rebuild it (worker.read_table_batch), where a pickled DataFrame needs the
+    writer's versions. Datetimes travel as integers in their unit (and time zone), categories as values."""
+    import pickle
+
+    columns = []
+    for position, name in enumerate(frame.columns):
+        col = frame.iloc[:, position]
+        dtype, extra = str(col.dtype), {}
+        if col.dtype.kind in "mM":
+            tz = getattr(col.dtype, "tz", None)
+            if tz is not None:
+                col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+                extra["tz"] = str(tz)
+            array = col.to_numpy()
+            extra["numpy"] = str(array.dtype)
+            values = array.view("int64").tolist()
+        elif dtype == "category" or not hasattr(col.dtype, "str") or col.dtype.kind == "O":
+            # extension and object columns: Python objects, missing values as None
+            values = col.astype(object).where(col.notna(), None).tolist()
+        else:
+            values = col.tolist()
+        columns.append((name, dtype, values, extra))
+    with open(path, "wb") as fh:
+        pickle.dump({"format": 1, "columns": columns}, fh, protocol=4)

@@ -3,7 +3,7 @@
 Started by the driver as `python worker.py` (by path, standard library only, so it runs in whatever
 interpreter the job's environment gives). Configuration comes in `AMLRUN_PRS_CONFIG` (JSON); messages
 travel over two inherited pipes as pickles: the driver sends mini-batch descriptors (file paths, or the
-path of a table's rows: an Arrow IPC file or a pickled DataFrame), the worker answers with the formatted
+path of a table's rows: an Arrow IPC file, plain column values or a pickled DataFrame), the worker answers with the formatted
 result rows of the whole mini-batch.
 """
 
@@ -119,7 +119,10 @@ def _wants_context(run: Any) -> bool:
 
 def read_table_batch(path: str) -> Any:
     """A table mini-batch as the DataFrame run() gets: `<i>.arrow` (Arrow IPC, made a DataFrame here, in
-    the worker, so the reading process needs no pandas) or `<i>.pkl` (a pickled DataFrame)."""
+    the worker, so the reading process needs no pandas), `<i>.cols` (columns as plain values, from a
+    driver whose pandas is not this one) or `<i>.pkl` (a pickled DataFrame)."""
+    if path.endswith(".cols"):
+        return _read_portable_frame(path)
     if path.endswith(".arrow"):
         import pyarrow
         import pyarrow.ipc
@@ -130,6 +133,34 @@ def read_table_batch(path: str) -> Any:
     import pandas
 
     return pandas.read_pickle(path)
+
+
+def _read_portable_frame(path: str) -> Any:
+    """The DataFrame partition.write_portable_frame wrote, with this Python's pandas."""
+    import pickle
+
+    import numpy
+    import pandas
+
+    with open(path, "rb") as fh:
+        data = pickle.load(fh)
+    strings = "str" if int(pandas.__version__.split(".")[0]) >= 3 else object  # older: "str" makes None "None"
+    names, series = [], []
+    for name, dtype, values, extra in data["columns"]:
+        if "numpy" in extra:  # datetime64/timedelta64 in its unit
+            column = pandas.Series(numpy.array(values, dtype="int64").view(extra["numpy"]))
+            if extra.get("tz"):
+                column = column.dt.tz_localize("UTC").dt.tz_convert(extra["tz"])
+        else:
+            try:
+                column = pandas.Series(values, dtype=strings if dtype == "str" else dtype)
+            except (TypeError, ValueError, ImportError):
+                column = pandas.Series(values, dtype=object)
+        names.append(name)
+        series.append(column)
+    frame = pandas.concat(series, axis=1) if series else pandas.DataFrame()
+    frame.columns = names
+    return frame
 
 
 def _mini_batch(kind: str, payload: Any) -> Any:
