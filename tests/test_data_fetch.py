@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from amlrun.data.blob_get import BlobGet
+from amlrun.data.blob_get import BlobGet, read_access
+from amlrun.data.cache import object_key
 from amlrun.data.locations import DataContext
 from amlrun.data.transfer import fetch_into_cache, list_remote
 from amlrun.errors import DataError
@@ -178,3 +179,39 @@ def test_a_big_blob_arrives_whole_through_parallel_ranges(fetch_project: dict, a
     stats = fetch_into_cache(ds, files, fetch_project["data"].cache, "inputs.x")
     assert (stats.files, stats.bytes) == (1, 250_007)
     assert fetch_project["data"].cache.path(files[0].key).read_bytes() == payload
+
+
+def test_the_listing_names_sizes_and_cache_keys_every_blob_as_the_sdk_would(
+        fetch_project: dict, azurite: Azurite, monkeypatch) -> None:
+    """amlrun reads the List Blobs XML itself (pages followed); the SDK's listing must agree on every field."""
+    from azure.storage.blob import BlobServiceClient
+
+    import amlrun.data.blob_list as blob_list
+    import amlrun.data.transfer as transfer
+
+    container = BlobServiceClient.from_connection_string(azurite.connection_string()).get_container_client(
+        fetch_project["keyed"])
+    odd = {"in/a b+c.txt": b"spaces and plus\n", "in/ünï/çødé.bin": b"\x00\x01", "in/x%2Fy&z=1.txt": b"escaped\n",
+           "in/deep/er/still.txt": b"deep\n"}
+    for name, data in odd.items():
+        container.upload_blob(name, data, overwrite=True)
+    container.upload_blob("in/dirmarker", b"", metadata={"hdi_isfolder": "true"})  # an ADLS Gen2 directory
+    appended = container.get_blob_client("in/appended.log")
+    appended.create_append_blob()
+    appended.append_block(b"no md5 here\n")
+    ds, location = _located(fetch_project, "keyed")
+    monkeypatch.setattr(blob_list, "PAGE", 3)  # several pages, each continued from the last one's marker
+    listed = blob_list.list_blobs(read_access(ds), "in/")
+    assert listed is not None and sum(b.folder_marker for b in listed) == 1, "the XML listing itself must work"
+    ours = list_remote(ds, location.path, False, location.uri)
+    monkeypatch.setattr(transfer, "list_blobs", lambda access, prefix: None)  # as when the fast listing fails
+    sdk = list_remote(ds, location.path, False, location.uri)
+    assert ours == sdk
+    assert {f.relative for f in ours} == {name.removeprefix("in/") for name in [*fetch_project["files"], *odd]} | \
+        {"appended.log"}
+    unhashed = next(f for f in ours if f.relative == "appended.log")  # append blobs have no Content-MD5
+    assert unhashed.key == object_key("etag", ds.account_name, unhashed.remote, unhashed.etag, unhashed.size)
+    stats = fetch_into_cache(ds, ours, fetch_project["data"].cache, "inputs.x")
+    assert stats.files == len(ours)
+    assert fetch_project["data"].cache.path(next(f.key for f in ours if f.relative == "ünï/çødé.bin")).read_bytes() \
+        == b"\x00\x01"

@@ -9,8 +9,8 @@ read-only container SAS signed locally by azure-storage-blob; a SAS is used as g
 credential becomes a bearer header.
 
 The SAS and bearer header are secrets: they live only in `ReadAccess` and in the requests; no error
-built here contains a URL, and urllib3's own log lines have `sig=` scrubbed. A bearer token is taken
-once per input fetch (it lives about an hour).
+built here contains a URL, and urllib3's own log lines have `sig=` scrubbed. Access is made once per
+datastore and reused while valid (a bearer token until ten minutes before it expires).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,7 +33,7 @@ from amlrun.data.blob_errors import storage_errors
 from amlrun.data.datastores import BlobDatastore
 from amlrun.errors import DataError
 
-__all__ = ["FETCH_CONCURRENCY", "BlobGet", "ReadAccess", "download_all", "read_access"]
+__all__ = ["FETCH_CONCURRENCY", "BlobGet", "ReadAccess", "download_all", "manager_for", "read_access"]
 
 # in flight at once, for the whole process: past ~4 per core, more threads only fight over the GIL
 FETCH_CONCURRENCY = int(os.environ.get("AMLRUN_FETCH_CONCURRENCY") or min(32, 4 * (os.cpu_count() or 2)))
@@ -75,24 +76,39 @@ class BlobGet:
         return [(start, min(start + PART, self.size) - 1) for start in range(0, self.size, PART)]
 
 
-def read_access(ds: BlobDatastore) -> ReadAccess:
-    """Read access to the datastore's container, from the credential amlrun.yaml names."""
+def read_access(ds: BlobDatastore, doing: str = "signing in") -> ReadAccess:
+    """Read and list access to the datastore's container, from the credential amlrun.yaml names.
+
+    Made once and reused while it stays valid (a run lists, then fetches, often several inputs of one
+    datastore): signing a SAS is cheap, but a token from `az login` costs a process. `doing` names the
+    work in a sign-in failure.
+    """
+    with _pool_lock:
+        known = _accesses.get(id(ds))
+    if known is not None and known[0] is ds and time.time() < known[1]:
+        return known[2]
     service = ds.service()
     url, _, query = service.get_container_client(ds.container_name).url.partition("?")
     headers = {"x-ms-version": service.api_version}
     shared = ds.shared_key()
+    valid_until = float("inf")  # a SAS the user gave: as long as they made it
     if shared is not None:
         from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
         now = datetime.now(timezone.utc)
         query = generate_container_sas(shared[0], ds.container_name, account_key=shared[1],
-                                       permission=ContainerSasPermissions(read=True),
+                                       permission=ContainerSasPermissions(read=True, list=True),
                                        start=now - timedelta(minutes=5), expiry=now + SAS_LIFETIME)
+        valid_until = time.time() + SAS_LIFETIME.total_seconds() / 2
     elif not query and hasattr(service.credential, "get_token"):  # DefaultAzureCredential: the client's own
-        with storage_errors(ds, "signing in"):
-            token = service.credential.get_token("https://storage.azure.com/.default").token
-        headers["Authorization"] = f"Bearer {token}"
-    return ReadAccess(url, query, headers)
+        with storage_errors(ds, doing):
+            token = service.credential.get_token("https://storage.azure.com/.default")
+        headers["Authorization"] = f"Bearer {token.token}"
+        valid_until = token.expires_on - 10 * 60
+    access = ReadAccess(url, query, headers)
+    with _pool_lock:
+        _accesses[id(ds)] = (ds, valid_until, access)
+    return access
 
 
 class _ScrubSignatures(logging.Filter):
@@ -113,6 +129,7 @@ for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanag
 _pool_lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 _http: dict[str, Any] = {}
+_accesses: dict[int, tuple[BlobDatastore, float, ReadAccess]] = {}  # id(datastore) -> (it, valid until, access)
 
 
 def _forget_after_fork() -> None:
@@ -134,7 +151,7 @@ def _shared_executor() -> ThreadPoolExecutor:
         return _executor
 
 
-def _manager_for(url: str) -> Any:
+def manager_for(url: str) -> Any:
     """A urllib3 pool manager for this URL: direct, or through the proxy the environment names."""
     import urllib3
 
@@ -228,7 +245,7 @@ def download_all(access: ReadAccess, container: str, items: Iterable[BlobGet],
     `on_done(item)` runs on the pool thread right after the item's file is complete (committing it to
     a cache there overlaps that work with the transfers still running).
     """
-    manager = _manager_for(access.container_url)  # one proxy decision per container, not per blob
+    manager = manager_for(access.container_url)  # one proxy decision per container, not per blob
     spans_left: dict[Path, int] = {}
     lock = threading.Lock()
 

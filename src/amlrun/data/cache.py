@@ -64,8 +64,8 @@ class ObjectCache:
     def temp_path(self) -> Path:
         return self._folder(self.root / "tmp") / uuid.uuid4().hex
 
-    def commit(self, key: str, temp: Path) -> Path:
-        """Move a fully written temp file into the cache under `key` (atomic)."""
+    def commit(self, key: str, temp: Path, size: int | None = None) -> Path:
+        """Move a fully written temp file (of `size` bytes, if known) into the cache under `key` (atomic)."""
         target = self.path(key)
         self._folder(target.parent)
         os.chmod(temp, 0o444)
@@ -76,7 +76,7 @@ class ObjectCache:
             self._folders.discard(target.parent)
             os.replace(temp, self._folder(target.parent) / key)
         with self._added_lock:
-            self._added += target.stat().st_size
+            self._added += target.stat().st_size if size is None else size
         return target
 
     def add_copy(self, key: str, source: Path) -> Path:
@@ -88,9 +88,10 @@ class ObjectCache:
         with contextlib.suppress(FileNotFoundError):
             self.path(key).unlink()
 
-    def link(self, key: str, dest: Path) -> None:
+    def link(self, key: str, dest: Path, parent_ready: bool = False) -> None:
         """Put the object at `dest` without copying when the filesystem allows (a hardlink)."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not parent_ready:
+            dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(self.path(key), dest)
         except OSError:
@@ -98,12 +99,26 @@ class ObjectCache:
             os.chmod(dest, 0o444)
             os.utime(dest, ns=(SENTINEL_MTIME_NS, SENTINEL_MTIME_NS))
 
-    def copy_out(self, key: str, dest: Path) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+    def copy_out(self, key: str, dest: Path, parent_ready: bool = False) -> None:
+        if not parent_ready:
+            dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.path(key), dest)
 
     def size(self) -> int:
-        return sum(f.stat().st_size for f in (self.root / "objects").rglob("*") if f.is_file())
+        return sum(size for _, size, _ in self._objects())
+
+    def _objects(self) -> list[tuple[int, int, Path]]:
+        """(atime_ns, size, path) of every object: one scandir a folder, one stat an object."""
+        found = []
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.root / "objects") as folders:
+            for folder in folders:
+                with contextlib.suppress(OSError), os.scandir(folder.path) as objects:
+                    for entry in objects:
+                        with contextlib.suppress(FileNotFoundError):
+                            if entry.is_file(follow_symlinks=False):
+                                st = entry.stat(follow_symlinks=False)
+                                found.append((st.st_atime_ns, st.st_size, Path(entry.path)))
+        return found
 
     def evict(self, keep: set[str] = frozenset()) -> int:  # type: ignore[assignment]
         """Drop least-recently-used objects until the cache fits its limit; returns bytes freed."""
@@ -117,12 +132,7 @@ class ObjectCache:
                 with contextlib.suppress(OSError):
                     if temp.stat().st_ctime < stale:  # not mtime: commit pins it to 2000 just before the move
                         temp.unlink()
-            entries = []
-            for f in (self.root / "objects").rglob("*"):
-                with contextlib.suppress(FileNotFoundError):
-                    if f.is_file():
-                        st = f.stat()
-                        entries.append((st.st_atime_ns, st.st_size, f))
+            entries = self._objects()
             total = sum(size for _, size, _ in entries)
             freed = 0
             for _, size, f in sorted(entries):

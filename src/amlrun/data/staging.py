@@ -66,19 +66,38 @@ def report(line: str) -> None:
     print(f"[amlrun] {line}", file=sys.stderr, flush=True)
 
 
+def stat_tree(root: Path) -> dict[str, os.stat_result]:
+    """relative path -> stat of every file below `root` (or of `root` itself if a file): one stat a file.
+
+    Symlinks are followed for files, not walked into for folders (as os.walk does); a file that
+    vanishes mid-walk is left out.
+    """
+    if root.is_file():
+        return {root.name: root.stat()}
+    out: dict[str, os.stat_result] = {}
+    todo = [(str(root), "")]
+    while todo:
+        folder, prefix = todo.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir():
+                        if not entry.is_symlink():
+                            todo.append((entry.path, f"{prefix}{entry.name}/"))
+                        continue
+                    out[prefix + entry.name] = entry.stat()
+                except FileNotFoundError:
+                    continue
+    return out
+
+
 def scan(root: Path) -> Manifest:
     """relative path -> (size, mtime_ns) for every file below `root` (or `root` itself if a file)."""
-    if root.is_file():
-        st = root.stat()
-        return {root.name: (st.st_size, st.st_mtime_ns)}
-    out: Manifest = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = Path(folder) / name
-            with contextlib.suppress(FileNotFoundError):
-                st = path.stat()
-                out[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
-    return out
+    return {rel: (st.st_size, st.st_mtime_ns) for rel, st in stat_tree(root).items()}
 
 
 @dataclass
@@ -108,17 +127,14 @@ class MaterializedInput:
             self.after()
         if self.view is None or self.expected is None:
             return []
-        actual = scan(self.view) if self.view.exists() else {}
+        stats = stat_tree(self.view) if self.view.exists() else {}
+        actual = {rel: (st.st_size, st.st_mtime_ns) for rel, st in stats.items()}
         changed = {rel for rel in set(actual) | set(self.expected) if actual.get(rel) != self.expected.get(rel)}
         doubtful = set()
         for rel, before in self.ctimes.items():
             if rel in changed or rel not in actual:
                 continue
-            try:
-                moved = (self.view / rel if self.view.is_dir() else self.view).stat().st_ctime_ns != before
-            except OSError:
-                moved = True
-            if moved:
+            if stats[rel].st_ctime_ns != before:
                 verdict = self._same_as_source(rel)
                 if verdict is False:
                     changed.add(rel)
@@ -145,18 +161,6 @@ class MaterializedInput:
             return filecmp.cmp(self.view / rel if self.view.is_dir() else self.view, source, shallow=False)
         except OSError:
             return None
-
-
-def _ctimes(root: Path) -> dict[str, int]:
-    """relative path -> st_ctime_ns of every file below `root` (or of `root` itself if a file), as scan() names them."""
-    if root.is_file():
-        return {root.name: root.stat().st_ctime_ns}
-    out: dict[str, int] = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(FileNotFoundError):
-                out[(Path(folder) / name).relative_to(root).as_posix()] = (Path(folder) / name).stat().st_ctime_ns
-    return out
 
 
 def _remove_tree(path: Path) -> None:
@@ -199,7 +203,7 @@ def materialize_input(name: str, type_: str, mode: str, location: Location, work
             item.keys.pop("MLTable", None)
     if item.view is not None:
         _protect(item.view)
-        item.ctimes = _ctimes(item.view)
+        item.ctimes = {rel: st.st_ctime_ns for rel, st in stat_tree(item.view).items()}
     return item
 
 
@@ -311,11 +315,24 @@ def _materialize_remote(name: str, type_: str, mode: str, location: Location, ta
     assert isinstance(ds, BlobDatastore) and location.context is not None
     cache = location.context.cache
     files = list_remote(ds, location.path, type_ == "uri_file", location.uri)
-    stats = fetch_into_cache(ds, files, cache, what)
-    report(stats.summary("fetched", what))
     keys = {f.relative: f.key for f in files}
+    places: dict[str, list[Path]] = {}
     for f in files:
-        (cache.link if mode in READ_ONLY_MODES else cache.copy_out)(f.key, target / f.relative)
+        places.setdefault(f.key, []).append(target / f.relative)
+    for folder in {path.parent for paths in places.values() for path in paths}:
+        folder.mkdir(parents=True, exist_ok=True)
+    place = cache.link if mode in READ_ONLY_MODES else cache.copy_out
+
+    def ready(key: str) -> None:  # as each object is in the cache: the step's copy or link, beside the transfers
+        for path in places[key]:
+            place(key, path, parent_ready=True)
+
+    try:
+        stats = fetch_into_cache(ds, files, cache, what, on_ready=ready)
+    except BaseException:
+        _remove_tree(target)
+        raise
+    report(stats.summary("fetched", what))
     cache.evict(keep=set(keys.values()))
     value = str(target / files[0].relative) if type_ == "uri_file" else str(target)
     if mode in READ_ONLY_MODES:

@@ -1,6 +1,7 @@
 """Move bytes between blob datastores and local folders with bounded concurrency.
 
-Listing uses an azure-storage-blob client (bounded retries). Downloads are plain GETs on one
+Listing reads the List Blobs XML with plain GETs (`blob_list`); when that fails, an azure-storage-blob
+client lists again (bounded retries) so the failure is explained as every storage error is. Downloads are plain GETs on one
 process-wide pool (`blob_get`, at most `FETCH_CONCURRENCY` in flight), each into a temp file in the
 shared object cache, committed only when complete and only if the blob still has the etag it was
 listed with; what is already cached is not fetched again. Uploads use azure-storage-blob clients on a
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 from amlrun.data.blob_errors import error_code, storage_errors
 from amlrun.data.blob_get import BlobGet, download_all, read_access
+from amlrun.data.blob_list import list_blobs
 from amlrun.data.cache import ObjectCache, object_key
 from amlrun.data.datastores import BlobDatastore
 from amlrun.data.progress import Transfer, TransferStats
@@ -39,19 +42,35 @@ class RemoteFile:
     etag: str | None = None
 
 
-def _remote_file(ds: BlobDatastore, blob: Any, relative: str) -> RemoteFile:
+def _remote_file(ds: BlobDatastore, name: str, size: int, md5: bytes | None, etag: str | None,
+                 relative: str) -> RemoteFile:
     """A listed blob; its cache key is its content MD5 when the service has one, else its etag."""
-    size = int(blob.size)
+    remote = f"{ds.container_name}/{name}"
+    key = object_key("md5", md5.hex(), size) if md5 else object_key("etag", ds.account_name, remote, etag, size)
+    return RemoteFile(remote, relative, size, key, etag)
+
+
+def _from_sdk(ds: BlobDatastore, blob: Any, relative: str) -> RemoteFile:
     md5 = blob.content_settings.content_md5 if blob.content_settings else None
-    remote = f"{ds.container_name}/{blob.name}"
-    key = object_key("md5", bytes(md5).hex(), size) if md5 else \
-        object_key("etag", ds.account_name, remote, blob.etag, size)
-    return RemoteFile(remote, relative, size, key, blob.etag)
+    return _remote_file(ds, blob.name, int(blob.size), bytes(md5) if md5 else None, blob.etag, relative)
 
 
 def _is_folder_marker(blob: Any) -> bool:
     """Hierarchical-namespace (ADLS Gen2) accounts list their directories as empty marker blobs."""
     return (blob.metadata or {}).get("hdi_isfolder") == "true"
+
+
+def _list_below(ds: BlobDatastore, container: Any, path: str, uri: str) -> list[RemoteFile]:
+    """Every file below the folder `path` (the whole container for ""), in one or a few listing calls."""
+    prefix = f"{path}/" if path else None
+    listed = list_blobs(read_access(ds, f"listing {uri}"), prefix)
+    if listed is not None:
+        return [_remote_file(ds, b.name, b.size, b.content_md5, b.etag, b.name[len(path):].lstrip("/"))
+                for b in listed if not b.folder_marker]
+    # refused or unreachable: the SDK lists again, so the failure reads as every other storage error does
+    return [_from_sdk(ds, blob, blob.name[len(path):].lstrip("/"))
+            for blob in container.list_blobs(name_starts_with=prefix, include=["metadata"])
+            if not _is_folder_marker(blob)]
 
 
 def list_remote(ds: BlobDatastore, path: str, want_file: bool, uri: str) -> list[RemoteFile]:
@@ -62,10 +81,7 @@ def list_remote(ds: BlobDatastore, path: str, want_file: bool, uri: str) -> list
     path = path.strip("/")
     leaf = path.rsplit("/", 1)[-1]
     with storage_errors(ds, f"listing {uri}"):
-        below = [] if want_file else [
-            _remote_file(ds, blob, blob.name[len(path):].lstrip("/"))
-            for blob in container.list_blobs(name_starts_with=f"{path}/" if path else None, include=["metadata"])
-            if not _is_folder_marker(blob)]
+        below = [] if want_file else _list_below(ds, container, path, uri)
         if not below and path:
             try:
                 blob = container.get_blob_client(path).get_blob_properties()
@@ -74,7 +90,7 @@ def list_remote(ds: BlobDatastore, path: str, want_file: bool, uri: str) -> list
                     raise
                 blob = None
             if blob is not None and not _is_folder_marker(blob):
-                below = [_remote_file(ds, blob, leaf)]
+                below = [_from_sdk(ds, blob, leaf)]
             elif want_file and (blob is not None or next(iter(container.list_blobs(name_starts_with=f"{path}/")),
                                                          None)):
                 raise DataError(f"{uri} is a folder, the input is a uri_file", hint="use `type: uri_folder`")
@@ -84,37 +100,50 @@ def list_remote(ds: BlobDatastore, path: str, want_file: bool, uri: str) -> list
     return sorted(below, key=lambda f: f.relative)
 
 
-def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCache, label: str) -> TransferStats:
-    """Make every file present in the cache; fetch only the missing ones."""
+def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCache, label: str,
+                     on_ready: Callable[[str], None] | None = None) -> TransferStats:
+    """Make every file present in the cache; fetch only the missing ones.
+
+    `on_ready(key)` runs once per object as soon as it is in the cache: at once for what was cached
+    already, on the download thread for what is fetched (so the caller's copies and links overlap
+    the transfers still running).
+    """
     started = time.monotonic()
     stats = TransferStats()
-    missing = []
+    missing: dict[str, RemoteFile] = {}
+    present: set[str] = set()
     for f in files:
-        if cache.has(f.key, f.size):
+        if f.key in present or (f.key not in missing and cache.has(f.key, f.size)):
+            present.add(f.key)
             stats.cached_files += 1
             stats.cached_bytes += f.size
         else:
-            missing.append(f)
-    unique = list({f.key: f for f in missing}.values())
-    if unique:
-        total = sum(f.size for f in unique)
+            missing[f.key] = f
+    if on_ready is not None:
+        for key in present:
+            on_ready(key)
+    if missing:
+        total = sum(f.size for f in missing.values())
         prefix = ds.container_name + "/"
-        wanted = {cache.temp_path(): f for f in unique}
+        wanted = {cache.temp_path(): f for f in missing.values()}
 
         def commit(item: BlobGet) -> None:  # on the download thread, as each file completes
             f = wanted[item.dest]
             if item.dest.stat().st_size != f.size:
                 raise DataError(f"{f.remote} changed while it was fetched", hint="run again")
-            cache.commit(f.key, item.dest)
+            cache.commit(f.key, item.dest, f.size)
+            del wanted[item.dest]  # nothing left to clean up for it
+            if on_ready is not None:
+                on_ready(f.key)
 
         gets = [BlobGet(f.remote.removeprefix(prefix), temp, f.etag, f.size) for temp, f in wanted.items()]
-        with Transfer(f"fetching {label}", len(unique), total) as progress:
+        with Transfer(f"fetching {label}", len(missing), total) as progress:
             try:
                 download_all(read_access(ds), ds.container_name, gets, lambda n: progress.advance(0, n), commit)
             finally:
-                for temp in wanted:
+                for temp in list(wanted):
                     temp.unlink(missing_ok=True)
-        stats.files, stats.bytes = len(unique), total
+        stats.files, stats.bytes = len(missing), total
     stats.seconds = time.monotonic() - started
     return stats
 
