@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import sys
 import threading
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 _T = TypeVar("_T")
 
-__all__ = ["CacheEntry", "StepCache", "cache_key"]
+__all__ = ["CacheEntry", "StepCache", "cache_key", "copy_output", "input_part", "step_key"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, digest TEXT);
@@ -187,3 +188,45 @@ def cache_key(parts: dict[str, Any]) -> str:
     """A stable digest of everything that decides a step's outputs."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
+
+
+def step_key(static: str, code: str | None, inputs: dict[str, Any]) -> str:
+    """A step's cache key: the digest of its plan's fixed parts (`static`), of its code, and of each input.
+
+    A run that plans the pipeline and a run that takes its plan from the plan cache (`plan_cache`)
+    compute keys here alike, so either finds what the other remembered.
+    """
+    return cache_key({"v": 2, "static": static, "code": code, "inputs": inputs})
+
+
+def input_part(ref: list[Any], cache: StepCache, outputs: dict[str, dict[str, dict[str, str]]]) -> dict[str, Any]:
+    """What one input contributes to a key, from its reference (`pipeline_step.input_ref`):
+
+    an upstream step's output -> that output's digest; a local file or folder -> its content digest;
+    a remote URI -> the URI; a literal -> its value."""
+    kind = ref[0]
+    if kind == "step":
+        _, step, output, type_, mode = ref
+        return {"type": type_, "mode": mode, "hash": outputs[step][output]["hash"]}
+    if kind == "path":
+        _, path, type_, mode = ref
+        return {"type": type_, "mode": mode, "hash": cache.hash_path(Path(path))}
+    if kind == "uri":
+        _, uri, type_, mode = ref
+        return {"type": type_, "mode": mode, "hash": uri}
+    _, value, type_ = ref
+    return {"type": type_, "value": value}
+
+
+def copy_output(source: Path, target: Path) -> None:
+    """Fill `target` with a copy of an earlier run's output (a Reused step's explicit or bound output path)."""
+    if target.exists() or target.is_symlink():
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copy2(source, target)

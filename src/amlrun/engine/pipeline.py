@@ -5,17 +5,17 @@ Also what `amlrun resume` asks of pipelines: whether work is left (`work_left`) 
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from amlrun.data.locations import DataContext
-from amlrun.engine.events import LoggingReporter, PlainReporter, Reporter
+from amlrun.engine.events import Reporter
 from amlrun.engine.parallel.unfinished import describe_left, mini_batches_left
 from amlrun.engine.pipeline_loop import PipelineExecution, step_names
 from amlrun.engine.pipeline_plan import PipelinePlan, plan_pipeline
+from amlrun.engine.pipeline_report import live_or, logged
+from amlrun.engine.pipeline_reused import keep_plan
 from amlrun.engine.planner import env_choice
 from amlrun.engine.scheduler import FINISHED_OK
 from amlrun.errors import RunError, UsageError
@@ -34,6 +34,8 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
     """Run a loaded pipeline job (or one of its steps, with `request.step`) to a terminal state."""
     run_dir = store.run_dir(name)
     plan = plan_pipeline(node, data, name, run_dir, env_choice(data, request.env, request.strict_python))
+    if request.plan_watch is not None:
+        request.plan_watch.stop()  # what planning read: the plan cache's key
     only = resolve_step(request.step, step_names(plan), f"pipeline {Path(request.file).name}") \
         if request.step else None
     force_rerun = request.force_rerun
@@ -53,11 +55,13 @@ def run_pipeline_job(node: Node, request: Any, store: RunStore, data: DataContex
                            "edges": _edges(plan),
                        })
     write_spec_copy(node, run_dir)
-    shown = reporter if request.debug is not None else _live_or(reporter)  # a debugger needs plain lines
-    execution = PipelineExecution(plan, store, record, _logged(shown, run_dir), cancel,
+    shown = reporter if request.debug is not None else live_or(reporter)  # a debugger needs plain lines
+    execution = PipelineExecution(plan, store, record, logged(shown, run_dir), cancel,
                                   request.max_parallel, request.max_workers, force_rerun=force_rerun)
     execution.tracking_source = (node, Path(request.file), data)
-    return execution.run(only=only)
+    result = execution.run(only=only)
+    keep_plan(request, store, plan, execution.steps, result, execution.steps.tracking)
+    return result
 
 
 def _debugged_step(plan: PipelinePlan, only: str | None, file: Path) -> str:
@@ -88,13 +92,12 @@ def resume_pipeline_job(record: RunRecord, store: RunStore, reporter: Reporter, 
     partial = [path for path in partial if path not in stale]  # (a partial step downstream starts over)
     finished = {path: r for path, r in previous.items()
                 if r.status in FINISHED_OK and path in plan.steps and path not in partial and path not in stale}
-    logged = _logged(_live_or(reporter), Path(record.run_dir))
-    logged.event("resume", message=f"resuming {record.name}: {len(finished)} of {len(plan.steps)} steps "
-                 "already finished" + "".join(f"; {p} reruns its {describe_left(previous[p])}"
-                                              for p in partial)
-                 + (f", then {', '.join(stale)}" if stale else ""))
+    shown = logged(live_or(reporter), Path(record.run_dir))
+    shown.event("resume", message=f"resuming {record.name}: {len(finished)} of {len(plan.steps)} steps "
+                "already finished" + "".join(f"; {p} reruns its {describe_left(previous[p])}" for p in partial)
+                + (f", then {', '.join(stale)}" if stale else ""))
     _restart_parallel_steps(plan, [p for p in stale if p in previous])
-    execution = PipelineExecution(plan, store, record, logged, cancel, max_parallel, max_workers,
+    execution = PipelineExecution(plan, store, record, shown, cancel, max_parallel, max_workers,
                                   force_rerun=bool(record.extra.get("force_rerun")), continued=set(partial))
     execution.tracking_source = (node, Path(record.spec_path), data)
     return execution.run(only=record.extra.get("only_step"), finished=finished,
@@ -105,20 +108,6 @@ def _edges(plan: PipelinePlan) -> list[list[str]]:
     """[from step, its output, to step, its input] for each binding between steps (the report draws them)."""
     return [[item.from_step, item.from_output or "", path, name] for path, step in plan.steps.items()
             for name, item in step.plan.inputs.items() if item.from_step is not None]
-
-
-def _live_or(reporter: Reporter) -> Reporter:
-    """The live view on a terminal; the reporter we were given everywhere else."""
-    if type(reporter) is PlainReporter and sys.stderr.isatty() and not os.environ.get("AMLRUN_PLAIN"):
-        from amlrun.engine.live import LiveReporter
-
-        return LiveReporter()
-    return reporter
-
-
-def _logged(reporter: Reporter, run_dir: Path) -> Reporter:
-    """Keep the pipeline's events (steps starting, finishing, the summary) as its log, for `amlrun logs RUN`."""
-    return LoggingReporter(reporter, run_dir / "user_logs" / "std_log.txt", prefix_steps=True, close_inner=True)
 
 
 def _downstream(plan: PipelinePlan, paths: list[str]) -> list[str]:

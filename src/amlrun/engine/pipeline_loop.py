@@ -19,6 +19,7 @@ from typing import Any
 from amlrun.engine.command_step import announce_environment
 from amlrun.engine.events import Reporter, report_outputs
 from amlrun.engine.pipeline_plan import PipelinePlan
+from amlrun.engine.pipeline_report import started_message, summary_text
 from amlrun.engine.pipeline_step import StepLauncher, StepResult, groups_of
 from amlrun.engine.scheduler import FINISHED_OK, Scheduler, overall_status
 from amlrun.engine.tracking import open_tracking, record_tracking
@@ -91,10 +92,8 @@ class PipelineExecution:
         self.store.update(self.record, status="Running", started=self.record.started or time.time(), ended=None,
                           error=None)
         upstream = len(steps) - len(self.chosen)
-        self.reporter.event("started", message=f"pipeline {self.record.name}: {len(steps)} step"
-                            f"{'s' if len(steps) != 1 else ''}"
-                            + (f" (--step {only} and {upstream} upstream)" if only else "")
-                            + f", up to {self.max_parallel} at once (records: {self.record.run_dir})", steps=steps)
+        self.reporter.event("started", message=started_message(self.record.name, steps, self.max_parallel,
+                                                               self.record.run_dir, only, upstream), steps=steps)
         self._announce_environments(steps)
         interrupted = False
         try:
@@ -211,15 +210,7 @@ class PipelineExecution:
                 f"amlrun run {shlex.quote(str(spec))} --step {only}{sets} --force-rerun")
 
     def _summary(self, scheduler: Scheduler) -> str:
-        rows = [("step", "status", "duration", "note")]
-        for path in scheduler.states:
-            rec = self.steps.records[path]
-            dur = f"{rec.duration:.1f}s" if rec.duration is not None and rec.status not in ("Reused",) else "-"
-            note = f"reused from {rec.reused_from}" if rec.reused_from else (rec.error or "")
-            rows.append((path, rec.status, dur, note))
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + ("  " + r[3] if r[3] else "") for r in rows]
-        return "summary\n" + "\n".join(line.rstrip() for line in lines)
+        return summary_text({path: self.steps.records[path] for path in scheduler.states})
 
 
 def step_names(plan: PipelinePlan) -> list[str]:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import queue
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.data.locations import Location
-from amlrun.engine.cache import StepCache, cache_key
+from amlrun.engine.cache import StepCache, cache_key, copy_output, input_part, step_key
 from amlrun.engine.command_step import StepOutcome, run_command_step
 from amlrun.engine.events import Reporter
 from amlrun.engine.pipeline_plan import PipelinePlan, PlannedStep
+from amlrun.engine.plan import InputPlan, StepPlan
 from amlrun.engine.tracking import start_step_tracking, step_params, step_tags
 from amlrun.errors import AmlrunError, RunError
 from amlrun.store.records import RunRecord, RunStore
@@ -55,6 +55,7 @@ class StepLauncher:
         self.outputs: dict[str, dict[str, dict[str, str]]] = {}  # step path -> its outputs, once finished
         self.results: queue.Queue[tuple[str, StepResult]] = queue.Queue()
         self.tracking: Tracking | None = None  # the MLflow runs of this execution, when tracking is on
+        self.static_keys: dict[str, str] = {}  # step path -> static_key of its plan (the plan cache keeps them)
 
     # -- records --------------------------------------------------------------------------------
 
@@ -198,35 +199,12 @@ class StepLauncher:
                 item.location = Location(produced["path"], local_path=Path(produced["path"]))
 
     def _cache_key(self, step: PlannedStep) -> str:
-        plan = step.plan
-        inputs: dict[str, Any] = {}
-        for name, item in plan.inputs.items():
-            if item.from_step is not None:
-                produced = self.outputs[item.from_step][item.from_output or ""]
-                inputs[name] = {"type": item.type, "mode": item.mode, "hash": produced["hash"]}
-            elif item.location is not None:
-                local = item.location.local_path
-                inputs[name] = {"type": item.type, "mode": item.mode,
-                                "hash": self.cache.hash_path(local) if local is not None else item.location.uri}
-            else:
-                inputs[name] = {"type": item.type, "value": item.value}
-        node = plan.node
-        parts = {
-            "v": 1,
-            "kind": plan.kind,
-            "definition": node.definition.model_dump(mode="json", exclude_none=True, by_alias=True),
-            "settings": {k: (v.model_dump(mode="json", exclude_none=True) if hasattr(v, "model_dump") else v)
-                         for k, v in node.settings.items()},
-            "command": plan.command,
-            "environment": plan.environment.fingerprint,
-            "environment_variables": plan.environment_variables,
-            "timeout": plan.timeout,
-            "code": self.cache.hash_code(plan.code_dir) if plan.code_dir is not None else None,
-            "inputs": inputs,
-            "outputs": {n: [o.type, o.mode] for n, o in plan.outputs.items()},
-            "parallel": plan.parallel,
-        }
-        return cache_key(parts)
+        static = self.static_keys.get(step.path)
+        if static is None:
+            static = self.static_keys[step.path] = static_key(step.plan)
+        code = self.cache.hash_code(step.plan.code_dir) if step.plan.code_dir is not None else None
+        return step_key(static, code, {name: input_part(input_ref(item), self.cache, self.outputs)
+                                       for name, item in step.plan.inputs.items()})
 
     def _try_reuse(self, step: PlannedStep, key: str) -> StepResult | None:
         entry = self.cache.lookup(key)
@@ -241,7 +219,7 @@ class StepLauncher:
             if name in step.default_outputs or out.location.local_path is None:
                 outputs[name] = dict(earlier)  # AzureML: a reused step's outputs are the earlier run's
             else:
-                _copy(Path(earlier["path"]), out.location.local_path)  # a bound/explicit path must be filled
+                copy_output(Path(earlier["path"]), out.location.local_path)  # a bound/explicit path must be filled
                 outputs[name] = {"path": str(out.location.local_path), "hash": earlier["hash"]}
         rec = self.records[step.path]
         now = time.time()
@@ -275,14 +253,29 @@ def groups_of(path: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def _copy(source: Path, target: Path) -> None:
-    if target.exists() or target.is_symlink():
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, target)
-    else:
-        shutil.copy2(source, target)
+def static_key(plan: StepPlan) -> str:
+    """The digest of what decides a step's outputs besides its code and its inputs' contents."""
+    node = plan.node
+    return cache_key({
+        "kind": plan.kind,
+        "definition": node.definition.model_dump(mode="json", exclude_none=True, by_alias=True),
+        "settings": {k: (v.model_dump(mode="json", exclude_none=True) if hasattr(v, "model_dump") else v)
+                     for k, v in node.settings.items()},
+        "command": plan.command,
+        "environment": plan.environment.fingerprint,
+        "environment_variables": plan.environment_variables,
+        "timeout": plan.timeout,
+        "outputs": {n: [o.type, o.mode] for n, o in plan.outputs.items()},
+        "parallel": plan.parallel,
+    })
+
+
+def input_ref(item: InputPlan) -> list[Any]:
+    """Where a step input's key part comes from, as plain data a plan cache entry can keep (`cache.input_part`)."""
+    if item.from_step is not None:
+        return ["step", item.from_step, item.from_output or "", item.type, item.mode]
+    if item.location is not None:
+        local = item.location.local_path
+        return ["path", str(local), item.type, item.mode] if local is not None else \
+            ["uri", item.location.uri, item.type, item.mode]
+    return ["value", item.value, item.type]

@@ -29,6 +29,7 @@ class RunRequest:
     source: str | None = None  # the Python that built the job (`build.py:make_pipeline`), when `file` is its dump
     origin: Path | None = None  # where the project (amlrun.yaml, .amlrun/) is looked up; default: `file`
     debug: Any = None  # a debug.DebugSession for the job, or for the one pipeline step `step` names
+    plan_watch: Any = None  # a plan_cache.PlanWatch noting what planning reads (the plan cache's key)
 
     def recorded_source(self) -> dict[str, str]:
         """The run record's `source` field: the Python a dumped job came from (what `show` names)."""

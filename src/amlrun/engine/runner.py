@@ -11,13 +11,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from amlrun.data.locations import DataContext
-from amlrun.engine.cloud_only import runnable_tree
 from amlrun.engine.events import PlainReporter, Reporter
 from amlrun.engine.naming import check_run_name, new_run_name
+from amlrun.engine.pipeline_reused import cacheable, run_reused, store_root_of
+from amlrun.engine.plan_cache import PlanWatch, entry_key
 from amlrun.engine.request import RunRequest
 from amlrun.errors import RunError, UsageError
-from amlrun.spec.check import load_checked_job
 from amlrun.store.records import RunRecord, RunStore, find_store_root
 
 __all__ = ["RunRequest", "run_job"]
@@ -30,7 +29,26 @@ def open_store(root: Path | None, near: Path | None = None) -> RunStore:
 def run_job(request: RunRequest, reporter: Reporter | None = None,
             cancel: threading.Event | None = None) -> RunRecord:
     """Run a job file to a terminal state and return its record (Failed is a result, not an error)."""
+    if cacheable(request):  # an unchanged pipeline whose steps are all reused: from its cached plan
+        record = run_reused(request, reporter)
+        if record is not None:
+            return record
+        request.plan_watch = PlanWatch(entry_key(request, store_root_of(request))).start()
+    try:
+        return _run_planned(request, reporter, cancel)
+    finally:
+        if request.plan_watch is not None:
+            request.plan_watch.stop(keep=False)  # (a pipeline stopped it once planned)
+
+
+def _run_planned(request: RunRequest, reporter: Reporter | None, cancel: threading.Event | None) -> RunRecord:
+    from amlrun.data.locations import DataContext
+    from amlrun.engine.cloud_only import runnable_tree
+    from amlrun.spec.check import load_checked_job
+
     node = load_checked_job(request.file, request.overrides)  # every problem at once, as `check` lists them
+    if request.plan_watch is not None and node.kind != "pipeline":
+        request.plan_watch.stop(keep=False)  # only pipelines keep plans
     node = runnable_tree(node, request.step, str(request.file))  # cloud-only steps: refused up front
     if request.step and node.kind != "pipeline":
         raise UsageError(f"--step names a step of a pipeline, but {request.file.name} is a {node.kind} job",

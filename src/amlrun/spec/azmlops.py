@@ -44,7 +44,7 @@ from typing import Any
 from amlrun.errors import Problem, SpecError
 from amlrun.spec.source import VALUE, FieldPath, SourceMap, SpecSource, format_path, read_yaml
 
-__all__ = ["AzmlopsJob", "azmlops_for", "convert_source", "is_azmlops", "job_source", "key_variable", "read_job_yaml"]
+__all__ = ["AzmlopsJob", "azmlops_for", "convert_source", "is_azmlops", "job_source", "key_variable", "read_job_yaml", "warned"]
 
 _TOP = ("name", "provider", "job", "jobs", "data", "environments", "description")
 _STEP = ("code", "inputs", "outputs", "parameters", "environment", "compute_name", "description")
@@ -473,6 +473,11 @@ def _quote(text: str) -> str:
 
 
 _WARNED: set[str] = set()
+
+
+def warned() -> bool:
+    """Whether loading printed a warning in this process (a run that did is never replayed silently)."""
+    return bool(_WARNED)
 
 
 def _warn_once(message: str) -> None:

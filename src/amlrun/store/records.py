@@ -221,16 +221,12 @@ class RunStore:
         marks = ", ".join("?" for _ in row)
         with self._connect() as db:
             db.execute(f"INSERT OR REPLACE INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
-        if not write_json:
-            return
-        run_dir = Path(record.run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / "record.json.tmp"
-        tmp.write_text(scrub_secrets(json.dumps(_fields(record), indent=2, default=str)))
-        os.replace(tmp, run_dir / "record.json")
+        if write_json:
+            _write_json(record)
 
-    def save_many(self, records: list[RunRecord]) -> None:
-        """Index several new records in one transaction (no record.json: they follow with results)."""
+    def save_many(self, records: list[RunRecord], write_json: bool = False) -> None:
+        """Index several records in one transaction; `write_json`: their record.json files too (else
+        they follow with results)."""
         if not records:
             return
         rows = [_row(record) for record in records]
@@ -245,12 +241,26 @@ class RunStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+        if write_json:
+            for record in records:
+                _write_json(record)
 
     def update(self, record: RunRecord, **changes: Any) -> RunRecord:
         for key, value in changes.items():
             setattr(record, key, value)
         self.save(record)
         return record
+
+    def any_extra(self, names: list[str], key: str) -> bool:
+        """Whether any of the runs `names` has `key` in its extra fields (one query for many runs)."""
+        with self._connect() as db:
+            for start in range(0, len(names), 500):
+                chunk = names[start:start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                for (extra,) in db.execute(f"SELECT extra FROM runs WHERE name IN ({marks})", chunk):
+                    if key in json.loads(extra or "{}"):
+                        return True
+        return False
 
     def get(self, name: str) -> RunRecord:
         if not name.strip():
@@ -318,6 +328,19 @@ def _row(record: RunRecord) -> dict[str, Any]:
         if isinstance(row[key], str):
             row[key] = scrub_secrets(row[key])
     return row
+
+
+def _write_json(record: RunRecord) -> None:
+    """record.json in the run's folder: the row, for humans and for copying a run elsewhere."""
+    run_dir = Path(record.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = os.path.join(run_dir, "record.json.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # (half the cost of Path.write_text)
+    try:
+        os.write(fd, scrub_secrets(json.dumps(_fields(record), indent=2, default=str)).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, os.path.join(run_dir, "record.json"))
 
 
 @contextmanager
