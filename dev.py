@@ -51,6 +51,7 @@ def setup() -> None:
     sh(PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "uv")
     # Compiled bytecode: these machines set PYTHONDONTWRITEBYTECODE, so without it every process recompiles.
     sh(BIN / "uv", "pip", "install", "-q", "--compile-bytecode", "--python", PY, "-e", ".[dev]")
+    compile_site_packages()
     install_system_packages()
     if (ROOT / "package.json").exists():
         npm = shutil.which("npm")
@@ -60,6 +61,19 @@ def setup() -> None:
         else:
             print("npm not found: the Azurite blob tests will be skipped", file=sys.stderr)
     STAMP.write_text(fingerprint())
+
+
+def compile_site_packages() -> None:
+    """Bytecode for every installed module: uv compiles only what it installs in this call, so packages an
+    earlier set-up (or pip) left uncompiled would be recompiled by every process. compileall skips
+    modules whose bytecode is current; a file that does not compile (a package's Python 2 test data) is
+    no reason to stop."""
+    paths = subprocess.run([str(PY), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib']); "
+                            "print(sysconfig.get_paths()['platlib'])"], capture_output=True, text=True).stdout
+    folders = sorted(set(paths.split()))
+    print("+", PY, "-m compileall -q -j 0", *folders, flush=True)
+    subprocess.run([str(PY), "-m", "compileall", "-q", "-j", "0", *folders], cwd=ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # Debian packages some tests use (each test skips, naming what is missing, when one cannot be had).
