@@ -103,6 +103,16 @@ def test_check_without_sdk_and_a_local_command_run_load_no_azure_tables_or_fsspe
         assert loaded["heavy"] == [], args
 
 
+def test_running_a_command_job_loads_neither_pydantic_nor_click(tmp_path: Path) -> None:
+    """`amlrun run job.yml`: the console script runs a plain command job without click, and loads it
+    without pydantic (spec.lean); the run itself does not load them either."""
+    job = tmp_path / "job.yml"
+    job.write_text("command: echo hi ${{inputs.n}}\ninputs: {n: 3}\nenvironment_variables: {A: b}\n")
+    loaded = _loaded("from amlrun.entry import main; main()", ["run", str(job)], tmp_path)
+    assert (loaded["heavy"], loaded["pydantic"], loaded["click"]) == ([], False, False)
+    assert "amlrun.spec.loader" not in loaded["amlrun"] and "amlrun.cli" not in loaded["amlrun"]
+
+
 def test_help_lists_every_command(amlrun) -> None:
     result = amlrun("--help")
     assert result.code == 0

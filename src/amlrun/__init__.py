@@ -4,7 +4,6 @@ Importing this package is cheap: heavy libraries (azure-ai-ml, mltable, mlflow, 
 where a command needs them. `amlrun.run(...)` (see `amlrun.api`) is loaded on first use.
 """
 
-from __future__ import annotations
 
 __version__ = "0.1.0"
 __all__ = ["RunFailed", "RunResult", "StepResult", "__version__", "run"]

@@ -304,28 +304,19 @@ def submit(job: str, overrides: tuple[str, ...], packaged: bool = False, **optio
 
 
 def main() -> None:
-    """Entry point: map amlrun's errors to a paragraph on stderr and an exit code."""
+    """Entry point: map amlrun's errors to a paragraph on stderr and an exit code (entry.guarded)."""
+    from amlrun.entry import guarded
+
+    guarded(_click_main)
+
+
+def _click_main() -> None:
     try:
         cli.main(standalone_mode=False)
-    except AmlrunError as exc:
-        click.echo(exc.render(), err=True)
-        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        raise KeyboardInterrupt from None
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # a bug in amlrun: still one paragraph, the traceback on request
-        import os
-
-        if os.environ.get("AMLRUN_DEBUG"):
-            raise
-        click.echo(f"error: internal error: {type(exc).__name__}: {scrub_secrets(str(exc))}\n"
-                   "hint: this is a bug in amlrun; rerun with AMLRUN_DEBUG=1 to see the traceback", err=True)
-        sys.exit(1)

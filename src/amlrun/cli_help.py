@@ -4,7 +4,6 @@ Generated: after changing a command, its short help or LAZY_COMMANDS, run `pytho
 tests/test_cli_startup.py fails while this text differs from what click prints.
 """
 
-from __future__ import annotations
 
 __all__ = ["HELP", "USAGE_PREFIX"]
 

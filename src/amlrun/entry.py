@@ -1,14 +1,14 @@
 """The `amlrun` console script and `python -m amlrun`: `--help`, `--version` and a bare `amlrun` are
 answered from text click rendered earlier (cli_help.py), without importing click or anything else;
-every other command line goes to the click CLI in cli.py.
+`amlrun run FILE` (no options) runs without click too (its start-up is what users wait for); every
+other command line goes to the click CLI in cli.py. Both report errors through `guarded`.
 """
 
-from __future__ import annotations
 
 import os
 import sys
 
-__all__ = ["main", "quick_answer"]
+__all__ = ["guarded", "main", "plain_run", "quick_answer"]
 
 _HELP_WIDTH = 80  # click wraps help at min(terminal columns, 80) - 2: at 80 columns or more, one text fits all
 _LONGEST_PROG = 30  # a longer program name could wrap click's usage line differently: let click render it
@@ -18,6 +18,10 @@ def main() -> None:
     """Entry point: answer at once when the answer is known text, else run the CLI."""
     answer = quick_answer(sys.argv[1:])
     if answer is None:
+        job = plain_run(sys.argv[1:])
+        if job is not None:
+            guarded(lambda: _run_file(job))
+            return
         from amlrun.cli import main as cli_main
 
         cli_main()
@@ -69,3 +73,57 @@ def _columns() -> int:
         return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
     except (AttributeError, ValueError, OSError):
         return 80
+
+
+_ENV_CHOICES = ("auto", "host", "container")  # cli.py's `run --env` choices (AMLRUN_ENV)
+
+
+def plain_run(args: list[str]) -> str | None:
+    """The job file of `amlrun run FILE` with no option (nor an AMLRUN_ENV click would refuse), else None.
+
+    A FILE that could name Python (`build.py:make_pipeline`) is left to click's `run`."""
+    if len(args) != 2 or args[0] != "run" or args[1].startswith("-"):
+        return None
+    if ":" in args[1] and not os.path.exists(args[1]):
+        return None
+    if os.environ.get("AMLRUN_ENV") and os.environ["AMLRUN_ENV"] not in _ENV_CHOICES:
+        return None
+    return args[1]
+
+
+def _run_file(job: str) -> None:
+    """What cli.py's `run` does for `amlrun run FILE`: the same request, the same exit codes."""
+    from pathlib import Path
+
+    from amlrun.engine.runner import RunRequest, run_job
+
+    store = os.environ.get("AMLRUN_HOME")  # click reads an empty variable as unset
+    request = RunRequest(file=Path(job), store_root=Path(store) if store else None,
+                         env=os.environ.get("AMLRUN_ENV") or None)
+    record = run_job(request)
+    sys.exit(0 if record.status in ("Completed", "Reused") else 130 if record.status == "Canceled" else 1)
+
+
+def guarded(call) -> None:
+    """Run `call`; map amlrun's errors to a paragraph on stderr and an exit code, never a traceback."""
+    from amlrun.errors import AmlrunError, scrub_secrets
+
+    try:
+        call()
+    except AmlrunError as exc:
+        _say(exc.render())
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug in amlrun: still one paragraph, the traceback on request
+        if os.environ.get("AMLRUN_DEBUG"):
+            raise
+        _say(f"error: internal error: {type(exc).__name__}: {scrub_secrets(str(exc))}\n"
+             "hint: this is a bug in amlrun; rerun with AMLRUN_DEBUG=1 to see the traceback")
+        sys.exit(1)
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

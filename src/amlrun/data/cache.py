@@ -16,7 +16,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from pathlib import Path
 
 __all__ = ["SENTINEL_MTIME_NS", "ObjectCache", "object_key"]
@@ -62,6 +61,8 @@ class ObjectCache:
         return False
 
     def temp_path(self) -> Path:
+        import uuid  # (uuid imports platform: not on a command job's path)
+
         return self._folder(self.root / "tmp") / uuid.uuid4().hex
 
     def commit(self, key: str, temp: Path, size: int | None = None) -> Path:

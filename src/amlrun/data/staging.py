@@ -35,7 +35,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,6 +278,8 @@ def _snapshot_view(name: str, source: Path, target: Path, cache: ObjectCache, wh
             stats.cached_bytes += st.st_size
         else:
             to_copy.append((rel, path))
+    from concurrent.futures import ThreadPoolExecutor  # (only when staging: a command job may have no data)
+
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda item: cache.add_copy(keys[item[0]], item[1]), to_copy))
     stats.files, stats.bytes = len(to_copy), sum(sizes[r] for r, _ in to_copy)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from amlrun.errors import UsageError
-from amlrun.spec.loader import Node
+from amlrun.spec.node import Node
 from amlrun.spec.validate import step_dependencies
 
 __all__ = ["runnable_tree"]

@@ -12,7 +12,7 @@ from amlrun.engine.planner import env_choice, plan_command_like
 from amlrun.engine.process import cancel_on_interrupt
 from amlrun.engine.request import RunRequest
 from amlrun.engine.tracking import open_tracking, start_step_tracking, step_params, step_tags, tracking_extra
-from amlrun.spec.loader import Node
+from amlrun.spec.node import Node
 from amlrun.store.liveness import owner_fields
 from amlrun.store.records import RunRecord, RunStore
 from amlrun.store.spec_copy import write_spec_copy

@@ -14,7 +14,7 @@ from typing import Any
 
 from amlrun.data.locations import DataContext
 from amlrun.errors import AmlrunError, NotHereError, Problem, SpecError
-from amlrun.spec.loader import Node
+from amlrun.spec.node import Node
 from amlrun.store.records import find_store_root
 
 __all__ = ["plan_job", "plan_problems"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import secrets
 import string
+from random import SystemRandom
 
 from amlrun.errors import UsageError
 
@@ -15,9 +15,12 @@ _NOUNS = ["ant", "apple", "bird", "boat", "brush", "cat", "cloud", "coat", "dog"
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
+_RANDOM = SystemRandom()  # what `secrets.choice` uses, without importing secrets (hmac, hashlib, base64)
+
+
 def new_run_name() -> str:
-    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(10))
-    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}_{suffix}"
+    suffix = "".join(_RANDOM.choice(_ALPHABET) for _ in range(10))
+    return f"{_RANDOM.choice(_ADJECTIVES)}_{_RANDOM.choice(_NOUNS)}_{suffix}"
 
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}")

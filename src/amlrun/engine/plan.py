@@ -11,7 +11,7 @@ from typing import Any
 
 from amlrun.data.locations import Location
 from amlrun.envs.resolve import EnvPlan
-from amlrun.spec.loader import Node
+from amlrun.spec.node import Node
 
 __all__ = ["InputPlan", "OutputPlan", "StepPlan"]
 

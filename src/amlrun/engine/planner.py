@@ -12,8 +12,8 @@ from amlrun.envs.choice import EnvChoice
 from amlrun.envs.resolve import resolve_environment
 from amlrun.errors import SpecError
 from amlrun.spec.bindings import is_pure_binding
-from amlrun.spec.loader import Node
-from amlrun.spec.models import ASSET_TYPES, DEFAULT_OUTPUTS
+from amlrun.spec.node import Node
+from amlrun.spec.vocabulary import ASSET_TYPES, DEFAULT_OUTPUTS
 
 __all__ = ["coerce_literal", "env_choice", "plan_command_like", "plan_inputs", "plan_outputs"]
 

@@ -12,7 +12,7 @@ from typing import Any
 from amlrun.data.locations import DataContext
 from amlrun.engine.events import Reporter
 from amlrun.engine.plan import StepPlan
-from amlrun.spec.loader import Node
+from amlrun.spec.node import Node
 from amlrun.store.records import RunRecord, RunStore
 from amlrun.store.tracking import Tracking, project_tracking_uri, tracking_artifact_root
 

@@ -33,7 +33,6 @@ the document, and draws a warning naming the environment-variable form.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -128,7 +127,7 @@ class _Converter:
     def unknown_keys(self, data: dict[str, Any], allowed: tuple[str, ...], where: FieldPath, what: str) -> None:
         for key in data:
             if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                close = _close_matches(str(key), allowed, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(allowed)}"
                 self.problem((*where, key), f"unknown field {key!r} in {what}", hint)
 
@@ -205,7 +204,7 @@ class _Converter:
                 continue
             kind = entry.get("type")
             if kind not in _DATA_TYPES:
-                close = difflib.get_close_matches(str(kind), _DATA_TYPES, n=1, cutoff=0.6)
+                close = _close_matches(str(kind), _DATA_TYPES, n=1, cutoff=0.6)
                 self.problem((*where, "type"), f"unknown data type {kind!r}",
                              f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(_DATA_TYPES)}",
                              at_value=True)
@@ -267,7 +266,7 @@ class _Converter:
             envs = self.raw.get("environments") or {}
             if not isinstance(envs, dict) or value not in envs:
                 known = list(envs) if isinstance(envs, dict) else []
-                close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+                close = _close_matches(value, known, n=1, cutoff=0.6)
                 self.problem(where, f"environment {value!r} is not defined under `environments`",
                              f"did you mean {close[0]!r}?" if close else
                              f"add `environments: {{{value}: {{name: {value}, dependencies: [python=3.10]}}}}`",
@@ -318,7 +317,7 @@ class _Converter:
                 at: FieldPath = (*where, direction, index)
                 entry = data.get(name) if isinstance(name, str) else None
                 if not isinstance(entry, dict):
-                    close = difflib.get_close_matches(str(name), [str(k) for k in data], n=1, cutoff=0.6)
+                    close = _close_matches(str(name), [str(k) for k in data], n=1, cutoff=0.6)
                     self.problem(at, f"{direction[:-1]} {name!r} is not an entry of `data`",
                                  f"did you mean {close[0]!r}?" if close else f"add `data: {{{name}: {{type: dataset, ...}}}}`",
                                  at_value=True)
@@ -535,3 +534,9 @@ def azmlops_for(path: Path | None) -> AzmlopsJob | None:
     except SpecError:
         return None
     return convert_source(source) if is_azmlops(source.data) else None
+
+
+def _close_matches(word: str, possibilities: list[str] | tuple[str, ...], n: int, cutoff: float) -> list[str]:
+    import difflib  # only for a did-you-mean: not on a valid file's path
+
+    return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)

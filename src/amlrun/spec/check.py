@@ -12,7 +12,7 @@ from typing import Any
 
 from amlrun.errors import Problem, SpecError
 from amlrun.spec.azmlops import is_azmlops
-from amlrun.spec.loader import Findings, Node, load_component_collecting, load_job_collecting
+from amlrun.spec.node import Findings, Node
 from amlrun.spec.overrides import Override
 from amlrun.spec.source import read_yaml
 from amlrun.spec.validate import collect_problems
@@ -32,6 +32,8 @@ def check_file_with_notes(path: Path, overrides: list[Override]) -> tuple[list[P
         source = read_yaml(path, duplicates=[])
     except SpecError as exc:
         return exc.problems, [], [path]
+    from amlrun.spec.loader import load_component_collecting, load_job_collecting
+
     if looks_like_component(source.data) and not is_azmlops(source.data):
         node, findings = load_component_collecting(path)
     else:
@@ -46,8 +48,19 @@ def spec_files(node: Node) -> list[Path]:
 
 
 def load_checked_job(path: Path, overrides: list[Override]) -> Node:
-    """A job file loaded and validated, or a SpecError listing every problem `amlrun check` would."""
-    node, findings = load_job_collecting(path, overrides)
+    """A job file loaded and validated, or a SpecError listing every problem `amlrun check` would.
+
+    A plain command job is loaded without pydantic (spec.lean: same Node, same problems); any other
+    file, or one lean loading is not sure of, goes through the full loader."""
+    from amlrun.spec.lean import load_lean_command_job
+
+    lean = load_lean_command_job(path, overrides)
+    if lean is not None:
+        node, findings = lean
+    else:
+        from amlrun.spec.loader import load_job_collecting
+
+        node, findings = load_job_collecting(path, overrides)
     problems = _blame_overrides(_all_problems(node, findings, _display(path)), overrides)
     if problems or node is None:
         raise SpecError(problems)

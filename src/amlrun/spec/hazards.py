@@ -14,7 +14,7 @@ from typing import Any
 
 from amlrun.errors import Problem
 from amlrun.spec.bindings import BINDING_RE
-from amlrun.spec.loader import Node
+from amlrun.spec.node import Node
 from amlrun.spec.source import FieldPath
 
 __all__ = ["hazard_problems"]

@@ -13,13 +13,12 @@ raises them all together; `load_job_collecting` returns what could be loaded plu
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from amlrun.errors import Problem, SpecError
+from amlrun.errors import SpecError
 from amlrun.spec.azmlops import read_job_yaml
 from amlrun.spec.bindings import BINDING_RE
 from amlrun.spec.models import (
@@ -34,6 +33,7 @@ from amlrun.spec.models import (
     PipelineJob,
     RemoteStep,
 )
+from amlrun.spec.node import Findings, Node, NodeKind
 from amlrun.spec.overrides import Override, apply_overrides
 from amlrun.spec.schema_messages import describe_validation_errors
 from amlrun.spec.source import FieldPath, SourceMap, SpecSource, format_path, read_yaml
@@ -48,98 +48,12 @@ __all__ = [
     "load_job_collecting",
 ]
 
-NodeKind = Literal["command", "parallel", "pipeline", "remote"]
-
 _RUN_SETTINGS = (
     "environment_variables", "resources", "distribution", "limits", "environment", "mini_batch_size",
     "partition_keys", "max_concurrency_per_instance", "mini_batch_error_threshold", "error_threshold",
     "retry_settings", "logging_level", "input_data", "compute", "display_name", "settings",
 )
-_COMPONENT_CLASSES = (CommandComponent, ParallelComponent, PipelineComponent)
 _MAX_REPAIRS = 10
-
-
-@dataclass
-class Node:
-    """A job or a pipeline step with its definition resolved.
-
-    `definition` is a CommandComponent/ParallelComponent/PipelineComponent-shaped model (an inline
-    job is its own definition). It is written in `definition_source` at `definition_path`; relative
-    paths in it (`code`, `conda_file`, ...) are relative to `definition_source.folder`.
-    `inputs`/`outputs` are the step's bindings, written in the parent's scope at `path` in `source`
-    (a binding written as `{path: ${{...}}, mode: ...}` is in `value`, as if written bare);
-    `settings` are run settings the step overrides on its component. `broken` names steps that
-    could not be loaded (their problems are already reported). A `remote` node is one only AzureML
-    runs (a spark/sweep/automl step, a flow, an unmapped registered component): `remote` says what
-    it is, for `check`'s note and `run`'s refusal.
-    """
-
-    name: str
-    kind: NodeKind
-    definition: Any
-    definition_source: SpecSource
-    source: SpecSource
-    path: FieldPath
-    inputs: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-    children: dict[str, Node] = field(default_factory=dict)
-    job: Any = None  # the top-level job model, for the root node only
-    definition_path: FieldPath | None = None
-    broken: set[str] = field(default_factory=set)
-    remote: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.definition_path is None:
-            self.definition_path = self.path if self.definition_source is self.source else ()
-
-    @property
-    def is_deterministic(self) -> bool:
-        return bool(getattr(self.definition, "is_deterministic", True))
-
-    @property
-    def from_component(self) -> bool:
-        """True when the definition is a component (file or inline), not the job itself."""
-        return isinstance(self.definition, _COMPONENT_CLASSES)
-
-    def walk(self):
-        """This node and every descendant, parents first."""
-        yield self
-        for child in self.children.values():
-            yield from child.walk()
-
-
-@dataclass
-class Findings:
-    """Problems found while loading, and the fields dropped to keep going.
-
-    A later check must not report a second, confusing problem about a field that was dropped
-    (e.g. "needs a command" after "command must be a string"): `covers` tells it.
-    """
-
-    problems: list[Problem] = field(default_factory=list)
-    dropped: set[tuple[str, str]] = field(default_factory=set)
-    notes: list[Problem] = field(default_factory=list)  # fine for AzureML, worth a line (runs there only)
-
-    def add(self, problem: Problem) -> None:
-        if problem not in self.problems:
-            self.problems.append(problem)
-
-    def note(self, note: Problem) -> None:
-        if note not in self.notes:
-            self.notes.append(note)
-
-    def extend(self, problems: list[Problem]) -> None:
-        for problem in problems:
-            self.add(problem)
-
-    def covers(self, problem: Problem) -> bool:
-        for file, prefix in self.dropped:
-            if problem.file != file:
-                continue
-            if not prefix or problem.field == prefix or problem.field.startswith((prefix + ".", prefix + "[")):
-                return True
-        return False
 
 
 _STEP_TAGS = {"command", "parallel", "component_ref", "remote"}

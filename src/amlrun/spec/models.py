@@ -11,8 +11,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from amlrun.spec.vocabulary import (
+    ASSET_TYPES,
+    CLOUD_ONLY_TYPES,
+    DEFAULT_OUTPUTS,
+    HINT_SEP,
+    INPUT_MODES,
+    LITERAL_TYPES,
+    OUTPUT_MODES,
+)
+
 __all__ = [
     "CLOUD_ONLY_TYPES",
+    "DEFAULT_OUTPUTS",
     "HINT_SEP",
     "ASSET_TYPES",
     "LITERAL_TYPES",
@@ -34,18 +45,7 @@ __all__ = [
     "Step",
 ]
 
-LITERAL_TYPES = ("string", "number", "integer", "boolean")
-ASSET_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "triton_model")
-INPUT_MODES = ("ro_mount", "rw_mount", "download", "direct", "eval_mount", "eval_download")
-OUTPUT_MODES = ("rw_mount", "upload", "direct")
-DEFAULT_OUTPUTS = ("artifacts", "default")
-"""A command job's outputs that exist undeclared: its artifacts folder (`./outputs`, `./logs`). Pipelines
-bind `artifacts` (hello-pipeline-default-artifacts.yml); azure-ai-ml's job outputs call it `default`."""
-
 Scalar = str | bool | int | float
-
-HINT_SEP = " -- hint: "
-"""Our validators' messages carry their fix after this (spec.schema_messages splits it off)."""
 
 
 def _unknown(what: str, value: str, allowed: tuple[str, ...]) -> ValueError:
@@ -342,6 +342,11 @@ class _ComponentCommon(_Common):
     creation_context: dict[str, Any] | None = None
     id: str | None = None
 
+    @property
+    def is_component(self) -> bool:
+        """A component, not a job (Node.from_component asks; a job has no such attribute)."""
+        return True
+
 
 class CommandComponent(_ComponentCommon, _CommandFields):
     type: Literal["command"] = "command"
@@ -354,11 +359,6 @@ class ParallelComponent(_ComponentCommon, _ParallelFields):
 class PipelineComponent(_ComponentCommon):
     type: Literal["pipeline"] = "pipeline"
     jobs: dict[str, Step] = Field(default_factory=dict)
-
-
-CLOUD_ONLY_TYPES = ("sweep", "automl", "spark", "import", "data_transfer", "flow", "finetuning",
-                    "distillation")
-"""Job and step types the service runs and amlrun cannot: `check`/`submit` accept them, `run` refuses."""
 
 
 class RemoteStep(Model):

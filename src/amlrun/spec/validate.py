@@ -14,9 +14,9 @@ from typing import Any
 from amlrun.errors import Problem, SpecError
 from amlrun.spec.bindings import BINDING_RE, OPTIONAL_RE, is_pure_binding, parse_reference
 from amlrun.spec.hazards import hazard_problems
-from amlrun.spec.loader import Node
-from amlrun.spec.models import DEFAULT_OUTPUTS
+from amlrun.spec.node import Node
 from amlrun.spec.source import FieldPath, SourceMap
+from amlrun.spec.vocabulary import DEFAULT_OUTPUTS
 
 __all__ = ["collect_problems", "step_dependencies", "validate_node"]
 

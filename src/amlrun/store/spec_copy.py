@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from amlrun.errors import scrub_secrets
-from amlrun.spec.loader import Node
+from amlrun.spec.node import Node
 
 __all__ = ["write_spec_copy"]
 

@@ -125,7 +125,13 @@ class Tracking:
     def _accept(self) -> None:
         """Answer connections until `close` (which wakes this loop with one last connection).
 
-        The HTTP server is built here, off the job's path (its stdlib imports cost tens of ms)."""
+        The HTTP server (its stdlib imports cost tens of ms of CPU) is built when the first connection
+        waits: a job whose steps never call MLflow never builds it."""
+        import select
+
+        select.select([self._socket], [], [])
+        if self._stop.is_set():
+            return
         self._server = _make_server(self._wsgi, self._socket)
         while not self._stop.is_set():
             self._server.handle_request()

@@ -20,7 +20,7 @@ from amlrun.engine.planner import plan_command_like
 from amlrun.envs.choice import EnvChoice
 from amlrun.errors import SpecError
 from amlrun.spec.bindings import is_pure_binding
-from amlrun.spec.loader import Node
+from amlrun.spec.node import Node
 
 __all__ = ["ParallelSettings", "apply_prs_flags", "parse_mini_batch_size", "plan_parallel_step"]
 
