@@ -79,7 +79,7 @@ def _load_prctl() -> Any:
         return None
 
 
-_prctl = _load_prctl()
+_PRCTL: list[Any] = []  # loaded on the first die_with_parent (ctypes is not imported when setpriv is there)
 
 
 def die_with_parent(parent: int | None = None) -> Callable[[], None]:
@@ -89,6 +89,9 @@ def die_with_parent(parent: int | None = None) -> Callable[[], None]:
     starts in turn is killed by whichever amlrun command next reads the run index (store.liveness).
     """
     parent = os.getpid() if parent is None else parent
+    if not _PRCTL:
+        _PRCTL.append(_load_prctl())
+    _prctl = _PRCTL[0]
 
     def preexec() -> None:
         if _prctl is not None:

@@ -44,8 +44,23 @@ def mentions_mlflow(plan: StepPlan, max_files: int = 3000) -> bool:
         return True
     if plan.code_dir is None or not plan.code_dir.is_dir():
         return False
+    return _code_mentions_mlflow(plan.code_dir.resolve(), max_files)
+
+
+_CODE_VERDICTS: dict[tuple[Path, int], bool] = {}  # steps of a pipeline share code folders: read each once
+
+
+def _code_mentions_mlflow(code_dir: Path, max_files: int) -> bool:
+    """Whether a code file in `code_dir` names MLflow (a hint for prefetching: kept for the process)."""
+    key = (code_dir, max_files)
+    if key not in _CODE_VERDICTS:
+        _CODE_VERDICTS[key] = _read_for_mlflow(code_dir, max_files)
+    return _CODE_VERDICTS[key]
+
+
+def _read_for_mlflow(code_dir: Path, max_files: int) -> bool:
     seen = 0
-    for folder, dirs, files in os.walk(plan.code_dir):
+    for folder, dirs, files in os.walk(code_dir):
         dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
         for name in files:
             if Path(name).suffix.lower() not in _CODE_SUFFIXES:

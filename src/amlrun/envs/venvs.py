@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -82,7 +81,7 @@ class VenvSpec:
             # AzureML's environment hash does); a folder (wheels, a project) by where it is, too
             "local": sorted(_digest_path(p) if p.is_file() else f"{p}:{_digest_path(p)}"
                             for p in set(definition.files) if p.exists()),
-            "platform": [sys.platform, platform.machine()],
+            "platform": [sys.platform, os.uname().machine if hasattr(os, "uname") else _machine()],
         }
         key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
         return cls(key, definition, interpreter, exact, cache_root())
@@ -295,3 +294,9 @@ class _Build:
             hint=f"fix the definition (a package or version that exists for Python {self.spec.interpreter.label})"
                  + (f", or install Python {asked} (`uv python install {asked}`)" if stand_in else "")
                  + f"; uv's whole log: {kept}; `--env host` runs the step in amlrun's own interpreter instead")
+
+
+def _machine() -> str:
+    import platform  # (not on POSIX, where os.uname says the same without importing platform)
+
+    return platform.machine()

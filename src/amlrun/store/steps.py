@@ -6,7 +6,6 @@ with the names that exist and the nearest ones, so a typo costs one look, not a 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 from amlrun.errors import UsageError
@@ -37,6 +36,8 @@ def _leaf(path: str) -> str:
 
 def _near(wanted: str, paths: Sequence[str]) -> list[str]:
     """Full paths close to `wanted`, as a whole or by their leaf name (`secnd` -> `outer.second`)."""
+    import difflib  # only when a step name is not found
+
     close = set(difflib.get_close_matches(wanted, paths, n=3, cutoff=0.6))
     leaves = {_leaf(path) for path in paths}
     for leaf in difflib.get_close_matches(wanted, leaves, n=3, cutoff=0.6):

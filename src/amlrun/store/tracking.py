@@ -174,8 +174,9 @@ class Tracking:
 
                 self._stop.set()
                 port = self._socket.getsockname()[1]
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                    pass
+                with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_STREAM) as wake:
+                    wake.settimeout(1)  # (create_connection resolves the name: the idna codec's imports)
+                    wake.connect(("127.0.0.1", port))
                 if self._thread is not None:
                     self._thread.join(timeout=5)
                 self._socket.close()
@@ -337,9 +338,11 @@ def _status(status: str) -> Any:
 
 
 def _new_id() -> str:
-    import uuid
-
-    return uuid.uuid4().hex
+    """`uuid.uuid4().hex`, as MLflow draws run ids, without importing uuid (it imports platform, ctypes)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def _user() -> str:
