@@ -286,3 +286,15 @@ def test_numeric_ranges_and_remote_code_in_components(tmp_path: Path) -> None:
         (6, "input 'ratio' is 1.5, outside its declared range", "give a value between 0 and 1"),
         (7, "input 'n' is 0, outside its declared range", "give a value between 1 and inf"),
     ]
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ('command: echo "lines: $(cat ${{inputs.n}})"', "a value holding `: ` must be quoted whole, or written as a block"),
+    ("inputs: {data: {type: uri_folder, path: ${{parent.inputs.x}}}}", "inside { } or [ ], quote a value holding"),
+])
+def test_a_yaml_syntax_error_gets_the_hint_for_its_cause(tmp_path: Path, line: str, hint: str) -> None:
+    path = tmp_path / "job.yml"
+    path.write_text(f"{line}\nenvironment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest\n")
+    with pytest.raises(SpecError) as caught:
+        read_yaml(path)
+    assert [p.hint for p in caught.value.problems if hint in p.hint], caught.value.problems

@@ -191,7 +191,10 @@ def read_yaml(path: str | Path, duplicates: list[Problem] | None = None, *, empt
                 context += f" that starts at line {started.line + 1}, column {started.column + 1}"
             what = f"{exc.problem}, {context}"
         hint = "check indentation, quotes and colons here; tabs are not allowed"
-        if "${{" in (text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""):
+        if "mapping values are not allowed" in what:  # `command: echo "n: $x"`: a `: ` inside a plain value
+            hint = ("a value holding `: ` must be quoted whole, or written as a block: `command: >-` with the "
+                    "text on the next, indented lines")
+        elif "${{" in (text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""):
             hint = "inside { } or [ ], quote a value holding ${{...}}: `{data: \"${{parent.inputs.x}}\"}`"
         raise SpecError([Problem(display, line, col, "", f"invalid YAML: {what}", hint)]) from None
     except yaml.reader.ReaderError as exc:  # control characters: a binary file
