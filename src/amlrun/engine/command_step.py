@@ -313,7 +313,8 @@ def _missing_module(plan: StepPlan) -> str | None:
     names = environment_names(spec) if not isinstance(spec, str) else [spec]
     name = next((n for n in reversed(names) if "/" not in n and ":" not in n), names[0] if names else None)
     what = f"environment {names[0]!r}" if names else plan.environment.description.split(" -> ", 1)[0]
-    return (f"the command failed importing {module!r}: {what} is not built here, so the step ran on the host "
+    why = "was not built (--env host)" if "(--env host)" in plan.environment.description else "is not built here"
+    return (f"the command failed importing {module!r}: {what} {why}, so the step ran on the host "
             f"interpreter ({plan.environment.python}), which lacks it\nhint: map "
             + (f"`{name}` in amlrun.yaml `environments:` to a requirements file (`{name}: {{venv: "
                "requirements.txt}`)" if name else "an environment with that package in amlrun.yaml `environments:`")
