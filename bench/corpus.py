@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,18 +99,33 @@ def _env(tmp: Path) -> dict[str, str]:
             "AMLRUN_STATE_DIR": str(tmp / "state"), "AMLRUN_NO_PROGRESS": "1", "NO_COLOR": "1"}
 
 
+BUILD_ALLOWANCE = 1800.0  # seconds a first build of a job's own environment may add (a conda file with TensorFlow)
+
+
 def _amlrun(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int | None, str, float]:
-    """(exit code or None on timeout, stdout+stderr, seconds); a timed-out job's process group is killed."""
+    """(exit code or None on timeout, stdout+stderr, seconds); a timed-out job's process group is killed.
+    Building a job's environment (once per machine: venvs are cached) does not count against `timeout`."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "amlrun", *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return proc.returncode, out, time.perf_counter() - started
-    except subprocess.TimeoutExpired:
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    deadline = started + timeout
+    builds: set[str] = set()
+    while proc.poll() is None and time.perf_counter() < deadline:
+        time.sleep(0.2)
+        for line in list(lines):
+            build = re.search(r"building environment (\w+)", line)
+            if build and build[1] not in builds:
+                builds.add(build[1])
+                deadline += BUILD_ALLOWANCE
+    timed_out = proc.poll() is None
+    if timed_out:
         os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        return None, out, time.perf_counter() - started
+    proc.wait()
+    reader.join(timeout=10)
+    return None if timed_out else proc.returncode, "".join(lines), time.perf_counter() - started
 
 
 def _first_problem(output: str) -> str:
@@ -148,7 +164,7 @@ def cannot_run_here(path: Path) -> str | None:
     remote = re.search(r"(?:path|url):\s*[\"']?((?:https?|wasbs?|abfss?)://\S+)", joined)
     if remote:
         return f"reads internet data {remote.group(1)[:70]} (no internet here; map a local copy with --set)"
-    return None
+    return downloads_at_run_time(path)
 
 
 def run_result(path: Path, jobs: Path, timeout: float) -> str:
@@ -160,12 +176,16 @@ def run_result(path: Path, jobs: Path, timeout: float) -> str:
         if "error: internal error" in out:  # amlrun's own crash (a job's traceback is the job's)
             return "TRACEBACK " + _first_problem(out)
         if code == 0:
-            return f"completed ({seconds:.0f}s)"
+            built = sum(float(x) for x in re.findall(r"environment \w+ built in ([\d.]+)s", out))
+            return f"completed ({seconds:.0f}s" + (f", {built:.0f}s of it building its environment)" if built else ")")
         missing = re.search(r"is not in datastore '(\w+)' \(looked for ([^)]*)\)", out)
         if missing:
             return f"needs data: in datastore {missing[1]} ({Path(missing[2]).name}), uploaded beforehand on AzureML"
         if code == 2 or " started" not in out:
             return "refused: " + _first_problem(out).removeprefix("error: ")
+        unbuildable = environment_cannot_be_built(out)
+        if unbuildable:
+            return f"refused: its environment cannot be built here: {unbuildable}"
         unbuilt = re.search(r"the command failed importing '([\w.]+)': environment '([^']+)' is not built here", out)
         if unbuilt:
             return f"failed: environment {unbuilt[2]} is not built here (the host interpreter lacks {unbuilt[1]})"
@@ -176,6 +196,46 @@ def run_result(path: Path, jobs: Path, timeout: float) -> str:
         if re.search(r"ModuleNotFoundError|No module named", reason):
             return f"failed: a package its environment needs is missing: {reason}"
         return "failed: " + reason
+
+
+def environment_cannot_be_built(output: str) -> str | None:
+    """What stops a job's conda/pip environment from being built here, from amlrun's build error."""
+    if "could not build the environment from" not in output:
+        return None
+    pins = re.findall(r"(?m)^\s+\S+:\d+: (\S.*)$", output.split("uv said:")[0])
+    abi = re.search(r"only found wheels for `([\w.-]+)` \(v([\w.]+)\) with the following Python ABI tags: (.+)", output)
+    stand_in = re.search(r"It asks for Python ([\d.]+), which is not on this machine: Python ([\d.]+) stood in", output)
+    python = re.search(r"You require CPython ([\d.]+)", output)
+    if abi:
+        reason = (f"{abi[1]}=={abi[2]} has no build for Python {python[1] if python else '?'} "
+                  f"(only {abi[3].replace('`', '').strip()})")
+    else:
+        cause = re.search(r"(?m)^\s*(?:cause: |error: )(.+)$", output.split("uv said:")[-1])
+        reason = (f"{', '.join(dict.fromkeys(pins))}: " if pins else "") + (cause[1] if cause else "uv failed")
+    if stand_in:
+        reason += f"; it pins Python {stand_in[1]}, which this machine lacks (`uv python install {stand_in[1]}`)"
+    return reason[:300]
+
+
+def downloads_at_run_time(path: Path) -> str | None:
+    """A URL the job's own code downloads when it runs (`urlretrieve(...)`, `requests.get(...)`, `wget`),
+    found in the code folders of the job and its components: no internet here, so it cannot run."""
+    folders = []
+    for yml in [path, *(path.parent / ref for ref in re.findall(r"component:\s*(?:file:)?(\.{0,2}/?[\w./-]+\.ya?ml)",
+                                                                 path.read_text()))]:
+        if yml.is_file():
+            folders += [(yml.parent / code).resolve() for code in re.findall(r"(?m)^\s*code:\s*[\"']?([\w./-]+)", yml.read_text())]
+    fetch = re.compile(r"(?:urlretrieve|urlopen|requests\.get|wget|curl)\s*\(?\s*[\"']?(https?://[^\"'\s)]+)")
+    for folder in dict.fromkeys(folders):
+        if not folder.is_dir():
+            continue
+        for script in sorted(folder.rglob("*")):
+            if script.suffix not in (".py", ".sh") or not script.is_file():
+                continue
+            found = fetch.search(script.read_text(errors="replace"))
+            if found:
+                return f"its code downloads {found[1]} at run time ({script.name}; no internet here)"
+    return None
 
 
 def _failure(store: Path, output: str) -> str:
