@@ -133,7 +133,13 @@ def _first_problem(output: str) -> str:
     for line in lines:
         if "Traceback (most recent" in line or "internal error" in line:
             return "TRACEBACK " + line.strip()
-    return re.sub(r"^\S+:\d+:\d+: ", "", lines[0]).strip() if lines else "refused (no message)"
+    if not lines:
+        return "refused (no message)"
+    first = re.sub(r"^\S+:\d+:\d+: ", "", lines[0]).strip()
+    if first.endswith(":"):  # "... these steps run on AzureML only:" then one "  - step ..." line each
+        items = [ln.strip().removeprefix("- ") for ln in lines[1:] if ln.startswith("  - ")]
+        first += " " + "; ".join(items)
+    return first
 
 
 def _verdict(code: int | None, output: str) -> str:
@@ -172,7 +178,7 @@ def run_result(path: Path, jobs: Path, timeout: float) -> str:
         env = _env(Path(tmp))
         code, out, seconds = _amlrun(["run", str(path.relative_to(jobs))], jobs, env, timeout)
         if code is None:
-            return f"timeout after {timeout:.0f}s"
+            return f"timeout after {timeout:.0f}s" + _in_progress(out)
         if "error: internal error" in out:  # amlrun's own crash (a job's traceback is the job's)
             return "TRACEBACK " + _first_problem(out)
         if code == 0:
@@ -236,6 +242,18 @@ def downloads_at_run_time(path: Path) -> str | None:
             if found:
                 return f"its code downloads {found[1]} at run time ({script.name}; no internet here)"
     return None
+
+
+def _in_progress(output: str) -> str:
+    """What a timed-out run was doing: building an environment (and uv's last line), or its last event."""
+    events = [ln for ln in output.splitlines() if ln.startswith("[amlrun] ")]
+    builds = [i for i, ln in enumerate(events) if "building environment " in ln]
+    if builds and not any(" built in " in ln for ln in events[builds[-1]:]):
+        source = re.search(r"building environment \w+ from (.*?) \(", events[builds[-1]])
+        uv_lines = [ln.strip() for ln in events[builds[-1] + 1:] if ln.startswith("[amlrun]   ")]
+        return (f" building the environment from {source[1] if source else '?'}"
+                + (f" (uv's last line: {uv_lines[-1].removeprefix('[amlrun]').strip()[:60]})" if uv_lines else ""))
+    return f" (last: {events[-1].removeprefix('[amlrun] ')[:80]})" if events else ""
 
 
 def _failure(store: Path, output: str) -> str:
