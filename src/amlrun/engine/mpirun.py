@@ -122,7 +122,8 @@ def _failure(result: ProcessResult, mpirun_lines: list[str], log_names: list[str
     text = "".join(mpirun_lines)
     failed, signaled = _FAILED_RANK.search(text), _SIGNALED_RANK.search(text)
     if failed:
-        rank, how = int(failed[1]), f"exited with code {result.exit_code}"
+        code = re.search(r"Exit code:\s*(-?\d+)", text[failed.end():])
+        rank, how = int(failed[1]), f"exited with code {code[1] if code else result.exit_code}"
     elif signaled:
         rank, how = int(signaled[1]), f"was killed by signal {signaled[2]}"
     else:
