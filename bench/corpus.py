@@ -209,6 +209,9 @@ def environment_cannot_be_built(output: str) -> str | None:
     if "could not build the environment from" not in output:
         return None
     pins = re.findall(r"(?m)^\s+\S+:\d+: (\S.*)$", output.split("uv said:")[0])
+    old_pin = re.search(r"could not build the environment from \S+: (.+? has wheels for Python .+? the nearest here)", output)
+    if old_pin:  # amlrun refused before building: wheels exist only for the older Python the file pins
+        return f"{', '.join(dict.fromkeys(pins))}: {old_pin[1]}"[:300]
     abi = re.search(r"only found wheels for `([\w.-]+)` \(v([\w.]+)\) with the following Python ABI tags: (.+)", output)
     stand_in = re.search(r"It asks for Python ([\d.]+), which is not on this machine: Python ([\d.]+) stood in", output)
     python = re.search(r"You require CPython ([\d.]+)", output)
