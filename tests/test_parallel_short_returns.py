@@ -136,6 +136,7 @@ def test_empty_returns_per_partition_complete_but_a_raising_run_counts_against_m
     models = sorted(p.parent.relative_to(p.parents[2]).as_posix()
                     for p in (store / "datastores" / WORKSPACE).rglob("model.txt"))
     assert models == ["1000/dominicks", "1000/tropicana", "1001/dominicks", "1001/tropicana"]
+    assert "4/4 mini-batches, 12 items failed" in amlrun("show", "oj_empty").out  # the pipeline's step list
     shown = amlrun("show", "oj_empty", "--step", "parallel_train")
     assert shown.code == 0, shown.text
     assert "mini-batches: 4 total, 4 succeeded, 0 failed" in shown.out, shown.out

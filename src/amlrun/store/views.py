@@ -215,7 +215,7 @@ def _print_children(store: RunStore, record: RunRecord, indent: str, tracked: di
         step = child.extra.get("step", child.name)
         env = f"  [{child.extra['environment']}]" if child.extra.get("environment") else ""
         values = f"  {tracked[child.name]}" if tracked and tracked.get(child.name) else ""
-        print(f"{indent}  {step:<20} {child.status:<10} {_dur(child):>8}{extra}{env}{values}")
+        print(f"{indent}  {step:<20} {child.status:<10} {_dur(child):>8}{extra}{env}{values}{_parallel_brief(child)}")
         _print_children(store, child, indent + "  ", tracked)
 
 
@@ -316,6 +316,19 @@ def _artifact_lines(record: RunRecord, limit: int = 20) -> list[str]:
     if len(files) > limit:
         lines.append(f"           ... and {len(files) - limit} more in that folder")
     return lines
+
+
+def _parallel_brief(record: RunRecord) -> str:
+    """`  99/99 mini-batches, 11979 items failed` beside a parallel step in a pipeline's step list."""
+    counts = record.extra.get("parallel")
+    if not counts:
+        return ""
+    text = f"  {counts.get('succeeded')}/{counts.get('mini_batches')} mini-batches"
+    if counts.get("failed"):
+        text += f", {counts['failed']} failed"
+    if counts.get("items_failed"):
+        text += f", {counts['items_failed']} items failed"
+    return text
 
 
 def _parallel_lines(record: RunRecord) -> list[str]:
