@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Any
@@ -99,10 +100,13 @@ def run_mpirun(mpirun: str, command: str, cwd: Path, env: dict[str, str], logs: 
                cancel: threading.Event | None) -> tuple[ProcessResult, str | None]:
     """Run the command in `len(log_names)` MPI processes. Returns the job's result and why it failed."""
     logs.mkdir(parents=True, exist_ok=True)
-    # as root (containers, CI) Open MPI refuses to start unless told twice that this is wanted
-    mpi_env = {**env, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
     argv = mpirun_argv(mpirun, len(log_names), command, env)
-    with open(logs / "std_log.txt", "ab", buffering=0) as combined:
+    with tempfile.TemporaryDirectory(prefix="amlrun-mpi-") as session, \
+            open(logs / "std_log.txt", "ab", buffering=0) as combined:
+        # as root (containers, CI) Open MPI refuses to start unless told twice that this is wanted; a session
+        # folder of its own, as Open MPI's shared one in /tmp can be removed by another job's mpirun ending
+        mpi_env = {**env, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                   "OMPI_MCA_orte_tmpdir_base": session, "PRTE_MCA_prte_tmpdir_base": session}
         ranks = _RankLogs(reporter, logs, combined, dict(enumerate(log_names)))
         try:
             result = run_shell(command, cwd, mpi_env, Path(os.devnull), ranks, step, timeout=timeout, cancel=cancel,
