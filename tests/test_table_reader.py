@@ -127,3 +127,20 @@ def test_tables_the_native_reader_does_not_understand_go_to_mltable(tmp_path: Pa
         assert open_native(table) is None, transformations
     _write(table / "MLTable", "paths:\n  - file: https://example.com/a.csv\ntransformations:\n  - read_parquet\n")
     assert open_native(table) is None
+
+
+def test_a_column_that_turns_to_text_after_the_first_block_streams_every_row(tmp_path: Path, monkeypatch) -> None:
+    """pyarrow's streaming reader fixes types from its first block; later text in a number column must not
+    fail the job: the file's remaining rows are read with types from the whole file, the cuts unchanged."""
+    pytest.importorskip("mltable")
+    table = tmp_path / "late"
+    _write(table / "a.csv", "id,code\n" + "".join(f"{i},{i if i < 150 else f'x{i}'}\n" for i in range(200)))
+    _write(table / "MLTable", "paths:\n  - file: ./a.csv\ntransformations:\n  - read_delimited: {delimiter: ','}\n")
+    monkeypatch.setattr(table_reader, "BLOCK_BYTES", 256)
+    native = _batches(table, "300b", [], tmp_path / "native", arrow=True)
+    monkeypatch.setenv("AMLRUN_MLTABLE_READER", "mltable")
+    library = _batches(table, "300b", [], tmp_path / "mltable")
+    assert [b[:2] for b in native] == [b[:2] for b in library] and len(native) > 3
+    for ours, theirs in zip(native, library, strict=True):
+        assert list(ours[3]["id"]) == list(theirs[3]["id"])
+        assert [str(v) for v in ours[3]["code"]] == [str(v) for v in theirs[3]["code"]]

@@ -101,15 +101,10 @@ class NativeTable:
     def arrow_chunks(self) -> Iterator[tuple[str, Any]]:
         """(source file, a pyarrow Table of its next rows with `Path` first, transformations applied), as
         pyarrow parses them; rows of one file arrive in order, files in mltable's order."""
-        import pyarrow as pa
-        import pyarrow.csv as pc
-
         state = [0] * len(self.steps)
         for path in self.files:
-            reader = pc.open_csv(path, read_options=pc.ReadOptions(block_size=BLOCK_BYTES),
-                                 parse_options=self._parse_options(), convert_options=_convert_options())
-            for batch in reader:
-                table = pa.Table.from_batches([batch]).add_column(0, PATH_COLUMN, _repeat(path, batch.num_rows))
+            for table in self._csv_blocks(path):
+                table = table.add_column(0, PATH_COLUMN, _repeat(path, table.num_rows))
                 done = False
                 for i, (name, value) in enumerate(self.steps):
                     table, done_here = _apply_arrow(name, value, table, state, i, path)
@@ -118,6 +113,26 @@ class NativeTable:
                     yield path, table
                 if done:  # a take has all its rows: nothing after them is read
                     return
+
+    def _csv_blocks(self, path: str) -> Iterator[Any]:
+        """A delimited file's rows, a block at a time. The streaming reader fixes column types from the first
+        block; when a later block disagrees (numbers, then text), the file is read again whole, its types
+        inferred from every block as `read_csv` does, and its remaining rows come from that."""
+        import pyarrow as pa
+        import pyarrow.csv as pc
+
+        given = 0
+        try:
+            reader = pc.open_csv(path, read_options=pc.ReadOptions(block_size=BLOCK_BYTES),
+                                 parse_options=self._parse_options(), convert_options=_convert_options())
+            for batch in reader:
+                given += batch.num_rows
+                yield pa.Table.from_batches([batch])
+        except pa.ArrowInvalid:
+            whole = pc.read_csv(path, read_options=pc.ReadOptions(block_size=BLOCK_BYTES),
+                                parse_options=self._parse_options(), convert_options=_convert_options())
+            if whole.num_rows > given:
+                yield whole.slice(given)
 
     def _parse_options(self) -> Any:
         import pyarrow.csv as pc

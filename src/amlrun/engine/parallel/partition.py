@@ -293,20 +293,31 @@ def _stream_batches(native: Any, target: int, batches_dir: Path, arrow: bool,
     for file, chunk in native.arrow_chunks():
         if file != current:
             if held:
-                yield emit(pa.concat_tables(pending))
+                yield emit(_concat(pending))
             current, pending, held = file, [], 0
             per_batch = rows_per_batch(file, target) or 1
         pending.append(chunk)
         held += chunk.num_rows
         if held >= per_batch:
-            rows = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+            rows = _concat(pending)
             start = 0
             while held - start >= per_batch:
                 yield emit(rows.slice(start, per_batch))
                 start += per_batch
             pending, held = ([rows.slice(start)] if start < held else []), held - start
     if held:
-        yield emit(pa.concat_tables(pending))
+        yield emit(_concat(pending))
+
+
+def _concat(tables: list[Any]) -> Any:
+    """One Table of a file's consecutive rows; rows read before the reader widened a column's type (see
+    `NativeTable._csv_blocks`) are cast to the wider type."""
+    import pyarrow as pa
+
+    if len(tables) == 1:
+        return tables[0]
+    schema = tables[-1].schema
+    return pa.concat_tables([t if t.schema == schema else t.cast(schema) for t in tables])
 
 
 def _plain(value: Any) -> Any:
