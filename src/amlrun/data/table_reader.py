@@ -99,12 +99,14 @@ class NativeTable:
         return self.reader == "read_delimited"
 
     def arrow_chunks(self) -> Iterator[tuple[str, Any]]:
-        """(source file, a pyarrow Table of its next rows with `Path` first, transformations applied), as
-        pyarrow parses them; rows of one file arrive in order, files in mltable's order."""
+        """(source file, a pyarrow Table of its next rows, transformations applied, with `Path` first if the
+        user keeps it), as pyarrow parses them; rows of one file arrive in order, files in mltable's order."""
         state = [0] * len(self.steps)
+        with_path = self.user_path_column  # otherwise mini-batches drop it: never built
         for path in self.files:
             for table in self._csv_blocks(path):
-                table = table.add_column(0, PATH_COLUMN, _repeat(path, table.num_rows))
+                if with_path:
+                    table = table.add_column(0, PATH_COLUMN, _repeat(path, table.num_rows))
                 done = False
                 for i, (name, value) in enumerate(self.steps):
                     table, done_here = _apply_arrow(name, value, table, state, i, path)
@@ -188,7 +190,8 @@ def _apply_arrow(name: str, value: Any, table: Any, state: list[int], i: int, pa
     if name == "drop_columns":
         return table.drop_columns([c for c in _names(value) if c in table.column_names]), False
     if name == "keep_columns":
-        return table.select([PATH_COLUMN, *[c for c in _names(value) if c != PATH_COLUMN]]), False
+        first = [PATH_COLUMN] if PATH_COLUMN in table.column_names else []
+        return table.select([*first, *[c for c in _names(value) if c != PATH_COLUMN]]), False
     if name == "extract_columns_from_partition_format":
         pattern, names = _partition_regex(value["partition_format"])
         match = pattern.search(path)

@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.data.table_reader import PATH_COLUMN as _PATH_COLUMN
-from amlrun.data.table_reader import open_native, rows_per_batch
+from amlrun.data.table_reader import NativeTable, open_native, rows_per_batch
 from amlrun.errors import AmlrunError, DataError
 
 __all__ = ["MiniBatch", "PartitionRequest", "iter_file_batches", "iter_mini_batches", "iter_table_batches",
            "parse_mini_batch_size", "serve_partition", "stream_mini_batches"]
 
 # This module stays light (standard library + amlrun.errors; pyarrow, pandas, mltable imported when used):
-# a process forked from the workers' zygote imports it to read tables outside the driver.
+# the process that reads tables (spawn.start_partitioner) imports it, and must not wait for pandas.
 
 DEFAULT_FILE_BATCH = "10"  # PRS defaults: 10 files per mini-batch, 1 MB of a table
 DEFAULT_TABLE_BATCH = "1mb"
@@ -204,7 +204,7 @@ def _load_with_paths(folder: Path, work_dir: Path) -> tuple[Any, bool]:
     return mltable.load(str(copy)).to_pandas_dataframe(), user_asked
 
 
-def _source_frames(folder: Path, work_dir: Path, native: Any) -> tuple[Iterator[tuple[str | None, Any]], bool]:
+def _source_frames(folder: Path, work_dir: Path, native: NativeTable | None) -> tuple[Iterator[tuple[str | None, Any]], bool]:
     """The table one source file at a time, each frame with a `Path` column (or one frame without), and
     whether the user asked for that column. pyarrow reads the MLTables it understands (the first file's
     rows arrive before the others are read); the `mltable` library reads the rest, whole."""
@@ -263,20 +263,17 @@ def iter_table_batches(source: Path, mini_batch_size: str, partition_keys: list[
             yield emit(part.iloc[start:start + per_batch], {})
 
 
-def _stream_batches(native: Any, target: int, batches_dir: Path, arrow: bool,
+def _stream_batches(native: NativeTable, target: int, batches_dir: Path, arrow: bool,
                     portable: bool = False) -> Iterator[MiniBatch]:
     """Cut a delimited table's mini-batches from pyarrow's stream: each is written as soon as its last row
     is parsed, the same rows the frames of the other readers give."""
     import pyarrow as pa
     import pyarrow.ipc
 
-    keep_path = native.user_path_column
     index = 0
 
     def emit(table: Any) -> MiniBatch:
         nonlocal index
-        if not keep_path:
-            table = table.drop_columns([_PATH_COLUMN])
         if arrow:
             path = batches_dir / f"{index}.arrow"
             with pa.OSFile(str(path), "wb") as sink, pyarrow.ipc.new_file(sink, table.schema) as writer:
