@@ -464,12 +464,12 @@ class _Driver:
             chunk = feed.recv()
         except (EOFError, OSError):
             chunk = ("error", "the process reading the input ended early (see logs/sys/partition.txt)")
-        if isinstance(chunk, tuple):
+        if isinstance(chunk, tuple) and chunk[0] != "done":
             self.partition_done = True
             raise _Abort("Failed", f"could not split the input into mini-batches: {chunk[1]}")
-        if chunk is None:
+        if isinstance(chunk, tuple):
             self.partition_done = True
-            self.stats.partitioned = time.monotonic() - self.stats.started
+            self.stats.partitioned = chunk[1] - self.stats.started
             self.stats.total = self.stats.skipped + len(self.attempts) + self.unscheduled_first_attempts
             self._check_thresholds()
             return

@@ -88,7 +88,7 @@ def serve_partition() -> None:
 
 def stream_mini_batches(request: PartitionRequest, feed: Any) -> None:
     """Send descriptors over `feed` in small chunks as soon as they exist (a fast first mini-batch),
-    then None; a failure is sent as ("error", message)."""
+    then ("done", time.monotonic()); a failure is sent as ("error", message)."""
     chunk: list[MiniBatch] = []
     last = time.monotonic()
     try:
@@ -99,7 +99,7 @@ def stream_mini_batches(request: PartitionRequest, feed: Any) -> None:
                 chunk, last = [], time.monotonic()
         if chunk:
             feed.send(chunk)
-        feed.send(None)
+        feed.send(("done", time.monotonic()))  # when: the driver may read it later (system-wide clock)
     except Exception as exc:  # noqa: BLE001 - reported by the driver as the job's error
         message = exc.render() if isinstance(exc, AmlrunError) else f"{type(exc).__name__}: {exc}"
         feed.send(("error", message))
