@@ -262,7 +262,8 @@ def _in_progress(output: str) -> str:
 def _failure(store: Path, output: str) -> str:
     """The most telling error line: the last exception line in a step's log, else amlrun's message."""
     best = ""
-    for log in sorted(store.rglob("std_log*.txt")) + sorted(store.rglob("*.log")):
+    # a parallel step's failed attempts are in logs/user/error/minibatch_<i>.txt
+    for log in sorted(store.rglob("std_log*.txt")) + sorted(store.rglob("*.log")) + sorted(store.rglob("minibatch_*.txt")):
         try:
             lines = log.read_text(errors="replace").splitlines()
         except OSError:
