@@ -46,17 +46,20 @@ def run_reused(request: Any, reporter: Reporter | None) -> RunRecord | None:
     if not entry.is_file():
         return None
     name = check_run_name(request.name) if request.name else new_run_name()
-    body = plan_cache.load_entry(entry, plan_cache.entry_key(request, root), name)
-    if body is None:
-        return None
-    store = RunStore(root)
-    if store.exists(name):
-        return None  # the planned path says why
-    cache = StepCache(root)
     try:
-        found = _all_reused(body, cache)
-    finally:
-        cache.close()
+        body = plan_cache.load_entry(entry, plan_cache.entry_key(request, root), name)
+        if body is None:
+            return None
+        store = RunStore(root)
+        if store.exists(name):
+            return None  # the planned path says why
+        cache = StepCache(root)
+        try:
+            found = _all_reused(body, cache)
+        finally:
+            cache.close()
+    except Exception:  # noqa: BLE001 - anything odd (a damaged entry, a code folder snapshots refuse): plan
+        return None
     if found is None:
         return None
     return _record(request, body, store, name, found, reporter)
@@ -193,6 +196,9 @@ def keep_plan(request: Any, store: RunStore, plan: Any, launcher: Any, record: R
     watch = request.plan_watch
     if watch is None or request.name is not None:  # (a generated name is what the entry can stand in for)
         return
-    body = describe(plan, launcher, record, tracking)
-    if body is not None:
-        plan_cache.save_entry(plan_cache.entry_path(store.root, request.file), watch, record.name, body)
+    try:
+        body = describe(plan, launcher, record, tracking)
+        if body is not None:
+            plan_cache.save_entry(plan_cache.entry_path(store.root, request.file), watch, record.name, body)
+    except Exception:  # noqa: BLE001 - the cache only saves time: a plan it cannot keep never fails the run
+        return
