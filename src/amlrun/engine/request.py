@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from amlrun.spec.overrides import Override
+if TYPE_CHECKING:  # (yaml, which spec.overrides imports, is not needed to reuse a cached plan)
+    from amlrun.spec.overrides import Override
 
 __all__ = ["RunRequest"]
 
