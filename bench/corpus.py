@@ -178,7 +178,10 @@ def run_result(path: Path, jobs: Path, timeout: float) -> str:
         env = _env(Path(tmp))
         code, out, seconds = _amlrun(["run", str(path.relative_to(jobs))], jobs, env, timeout)
         if code is None:
-            return f"timeout after {timeout:.0f}s" + _in_progress(out)
+            failing = sorted(Path(tmp, "store").rglob("minibatch_*.txt"))  # a parallel step failing slowly
+            return f"timeout after {timeout:.0f}s" + _in_progress(out) + (
+                f"; {len(failing)} mini-batches had failed attempts: {_failure(Path(tmp) / 'store', out)}"
+                if failing else "")
         if "error: internal error" in out:  # amlrun's own crash (a job's traceback is the job's)
             return "TRACEBACK " + _first_problem(out)
         if code == 0:
