@@ -33,7 +33,7 @@ from amlrun.data.blob_errors import storage_errors
 from amlrun.data.datastores import BlobDatastore
 from amlrun.errors import DataError
 
-__all__ = ["FETCH_CONCURRENCY", "BlobGet", "ReadAccess", "download_all", "manager_for", "read_access"]
+__all__ = ["FETCH_CONCURRENCY", "BlobGet", "Http", "ReadAccess", "download_all", "read_access"]
 
 # in flight at once, for the whole process: past ~4 per core, more threads only fight over the GIL
 FETCH_CONCURRENCY = int(os.environ.get("AMLRUN_FETCH_CONCURRENCY") or min(32, 4 * (os.cpu_count() or 2)))
@@ -52,9 +52,11 @@ class ReadAccess:
     query: str = field(repr=False)
     headers: dict[str, str] = field(repr=False)
 
-    def url(self, blob: str) -> str:
-        url = f"{self.container_url}/{quote(blob, safe='/~')}"
-        return f"{url}?{self.query}" if self.query else url
+    def target(self, blob: str = "", params: str = "") -> str:
+        """The request target (path and query, no host) of a blob, or of the container with `params`."""
+        path = urlsplit(self.container_url).path + (f"/{quote(blob, safe='/~')}" if blob else "")
+        query = "&".join(q for q in (params, self.query) if q)
+        return f"{path}?{query}" if query else path
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def _shared_executor() -> ThreadPoolExecutor:
         return _executor
 
 
-def manager_for(url: str) -> Any:
+def _manager_for(url: str) -> Any:
     """A urllib3 pool manager for this URL: direct, or through the proxy the environment names."""
     import urllib3
 
@@ -169,6 +171,31 @@ def manager_for(url: str) -> Any:
             }
             _http[key] = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
         return _http[key]
+
+
+class Http:
+    """Requests to one storage host: straight to the host's urllib3 connection pool when no proxy is in the way.
+
+    A PoolManager parses and re-encodes every URL it is given, a character at a time in Python: about
+    0.5 ms of CPU a request here, as much as the rest of a small blob's GET. A target given to the
+    host's pool is only encoded. Retries, timeouts and pool size are the manager's either way.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        import urllib3
+
+        self._manager = _manager_for(base_url)
+        parts = urlsplit(base_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._pool = None if isinstance(self._manager, urllib3.ProxyManager) else \
+            self._manager.connection_from_url(base_url)
+
+    def request(self, method: str, target: str, headers: dict[str, str], preload_content: bool = True) -> Any:
+        """`target` is a path and query (`ReadAccess.target`)."""
+        if self._pool is not None:
+            return self._pool.urlopen(method, target, headers=headers, preload_content=preload_content,
+                                      assert_same_host=False, redirect=False)
+        return self._manager.request(method, self._origin + target, headers=headers, preload_content=preload_content)
 
 
 def _failure(status: int, blob: str, container: str, error_code: str | None) -> DataError:
@@ -191,12 +218,12 @@ def _write_at(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
-def _get(manager: Any, access: ReadAccess, container: str, item: BlobGet, span: tuple[int, int | None],
+def _get(http: Http, access: ReadAccess, container: str, item: BlobGet, span: tuple[int, int | None],
          on_bytes: Callable[[int], None], finished: Callable[[BlobGet], None]) -> None:
     """Fetch one span of one blob into its place in `item.dest`; `finished(item)` once it is there."""
     import urllib3
 
-    url = access.url(item.blob)
+    target = access.target(item.blob)
     headers = dict(access.headers)
     if item.etag:
         headers["If-Match"] = item.etag if item.etag.startswith('"') else f'"{item.etag}"'
@@ -206,7 +233,7 @@ def _get(manager: Any, access: ReadAccess, container: str, item: BlobGet, span: 
     for attempt in range(1, ATTEMPTS + 1):
         written = 0
         try:
-            response = manager.request("GET", url, headers=headers, preload_content=False)
+            response = http.request("GET", target, headers, preload_content=False)
             try:
                 if response.status != (200 if end is None else 206):
                     raise _failure(response.status, item.blob, container, response.headers.get("x-ms-error-code"))
@@ -245,7 +272,7 @@ def download_all(access: ReadAccess, container: str, items: Iterable[BlobGet],
     `on_done(item)` runs on the pool thread right after the item's file is complete (committing it to
     a cache there overlaps that work with the transfers still running).
     """
-    manager = manager_for(access.container_url)  # one proxy decision per container, not per blob
+    http = Http(access.container_url)  # one proxy decision per container, not per blob
     spans_left: dict[Path, int] = {}
     lock = threading.Lock()
 
@@ -268,7 +295,7 @@ def download_all(access: ReadAccess, container: str, items: Iterable[BlobGet],
             except OSError as exc:
                 first = _write_failure(container, item, exc)
                 break
-        futures += [_shared_executor().submit(_get, manager, access, container, item, span, on_bytes, span_done)
+        futures += [_shared_executor().submit(_get, http, access, container, item, span, on_bytes, span_done)
                     for span in spans]
     for future in futures:
         try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlencode
 from xml.etree import ElementTree
 
-from amlrun.data.blob_get import ReadAccess, manager_for
+from amlrun.data.blob_get import Http, ReadAccess
 
 __all__ = ["ListedBlob", "list_blobs"]
 
@@ -41,7 +41,7 @@ def list_blobs(access: ReadAccess, prefix: str | None) -> list[ListedBlob] | Non
     """Every blob whose name starts with `prefix` (all of them for None), or None if the listing failed."""
     import urllib3
 
-    manager = manager_for(access.container_url)
+    http = Http(access.container_url)
     blobs: list[ListedBlob] = []
     marker = ""
     while True:
@@ -50,11 +50,8 @@ def list_blobs(access: ReadAccess, prefix: str | None) -> list[ListedBlob] | Non
             params["prefix"] = prefix
         if marker:
             params["marker"] = marker
-        url = f"{access.container_url}?{urlencode(params, quote_via=quote)}"
-        if access.query:
-            url += f"&{access.query}"
         try:
-            response = manager.request("GET", url, headers=access.headers)
+            response = http.request("GET", access.target(params=urlencode(params, quote_via=quote)), access.headers)
         except urllib3.exceptions.HTTPError:
             return None
         if response.status != 200:
