@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from amlrun.data.blob_get import BlobGet, read_access
+from amlrun.data.blob_get import BlobGet
+from amlrun.data.blob_http import container_access
 from amlrun.data.cache import object_key
 from amlrun.data.locations import DataContext
 from amlrun.data.transfer import fetch_into_cache, list_remote
@@ -140,7 +141,8 @@ def test_retried_requests_never_log_the_sas_signature(tmp_path: Path, caplog) ->
     import logging
     import threading
 
-    from amlrun.data.blob_get import ReadAccess, download_all
+    from amlrun.data.blob_get import download_all
+    from amlrun.data.blob_http import ContainerAccess
 
     class Throttled(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
@@ -155,7 +157,7 @@ def test_retried_requests_never_log_the_sas_signature(tmp_path: Path, caplog) ->
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Throttled)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    access = ReadAccess(f"http://127.0.0.1:{server.server_port}/acct/box", "sv=2024-01-01&sp=r&sig=TOPSECRETSIG%3D", {})
+    access = ContainerAccess(f"http://127.0.0.1:{server.server_port}/acct/box", "sv=2024-01-01&sp=r&sig=TOPSECRETSIG%3D", {})
     try:
         with caplog.at_level(logging.DEBUG, logger="urllib3"), pytest.raises(DataError) as caught:
             download_all(access, "box", [BlobGet("a/b.bin", tmp_path / "b.bin")])
@@ -201,7 +203,7 @@ def test_the_listing_names_sizes_and_cache_keys_every_blob_as_the_sdk_would(
     appended.append_block(b"no md5 here\n")
     ds, location = _located(fetch_project, "keyed")
     monkeypatch.setattr(blob_list, "PAGE", 3)  # several pages, each continued from the last one's marker
-    listed = blob_list.list_blobs(read_access(ds), "in/")
+    listed = blob_list.list_blobs(container_access(ds), "in/")
     assert listed is not None and sum(b.folder_marker for b in listed) == 1, "the XML listing itself must work"
     ours = list_remote(ds, location.path, False, location.uri)
     monkeypatch.setattr(transfer, "list_blobs", lambda access, prefix: None)  # as when the fast listing fails

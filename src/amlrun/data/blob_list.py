@@ -3,7 +3,7 @@
 Why not azure-storage-blob's `list_blobs`: its generated deserializer turns every field of every
 blob into Python models, about 4 ms of CPU a blob here (2000 blobs: 8 of the 17 s a cold fetch
 spent in the client, cProfile in bench/staging.py); ElementTree's C parser reads the same pages in
-milliseconds. The request carries what `blob_get.read_access` gives (a read+list SAS, the user's
+milliseconds. The request carries what `blob_http.container_access` gives (a read+list SAS, the user's
 SAS, or a bearer header) and goes through the same shared urllib3 pool as the downloads.
 
 A listing that fails for any reason (refused, container missing, network) returns None: the caller
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlencode
 from xml.etree import ElementTree
 
-from amlrun.data.blob_get import Http, ReadAccess
+from amlrun.data.blob_http import ContainerAccess, Http
 
 __all__ = ["ListedBlob", "list_blobs"]
 
@@ -37,7 +37,7 @@ class ListedBlob:
     folder_marker: bool  # an ADLS Gen2 directory (metadata hdi_isfolder=true), not a file
 
 
-def list_blobs(access: ReadAccess, prefix: str | None) -> list[ListedBlob] | None:
+def list_blobs(access: ContainerAccess, prefix: str | None) -> list[ListedBlob] | None:
     """Every blob whose name starts with `prefix` (all of them for None), or None if the listing failed."""
     import urllib3
 

@@ -416,8 +416,11 @@ class PreparedOutput:
             pairs = [(self.local_path, base)] if self.local_path.exists() else []
         else:
             assert self.staging is not None
-            pairs = [(Path(folder) / f, f"{base}/{(Path(folder) / f).relative_to(self.staging).as_posix()}".strip("/"))
-                     for folder, _, files in os.walk(self.staging) for f in files]
+            pairs = []
+            for folder, _, files in os.walk(self.staging):
+                rel = os.path.relpath(folder, self.staging)
+                below = f"{base}/" if rel == "." else f"{base}/{rel.replace(os.sep, '/')}/"
+                pairs += [(Path(folder, f), f"{below}{f}".strip("/")) for f in files]
         what = _label(self.step, f"outputs.{self.name}")
         self.stats = upload_files(self.location.datastore_obj, pairs, what)
         report(self.stats.summary("uploaded", what))

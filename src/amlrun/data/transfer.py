@@ -4,13 +4,15 @@ Listing reads the List Blobs XML with plain GETs (`blob_list`); when that fails,
 client lists again (bounded retries) so the failure is explained as every storage error is. Downloads are plain GETs on one
 process-wide pool (`blob_get`, at most `FETCH_CONCURRENCY` in flight), each into a temp file in the
 shared object cache, committed only when complete and only if the blob still has the etag it was
-listed with; what is already cached is not fetched again. Uploads use azure-storage-blob clients on a
-thread pool, so progress counts whole files. Storage failures become DataErrors (`blob_errors`).
+listed with; what is already cached is not fetched again. Uploads are plain PUTs on a thread pool
+(`blob_put`; big files through azure-storage-blob, in blocks), so progress counts whole files.
+Storage failures become DataErrors (`blob_errors`).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from amlrun.data.blob_errors import error_code, storage_errors
-from amlrun.data.blob_get import BlobGet, download_all, read_access
+from amlrun.data.blob_get import BlobGet, download_all
+from amlrun.data.blob_http import Http, container_access
 from amlrun.data.blob_list import list_blobs
+from amlrun.data.blob_put import SINGLE_PUT_MAX, BlobPut, put
 from amlrun.data.cache import ObjectCache, object_key
 from amlrun.data.datastores import BlobDatastore
 from amlrun.data.progress import Transfer, TransferStats
@@ -63,7 +67,7 @@ def _is_folder_marker(blob: Any) -> bool:
 def _list_below(ds: BlobDatastore, container: Any, path: str, uri: str) -> list[RemoteFile]:
     """Every file below the folder `path` (the whole container for ""), in one or a few listing calls."""
     prefix = f"{path}/" if path else None
-    listed = list_blobs(read_access(ds, f"listing {uri}"), prefix)
+    listed = list_blobs(container_access(ds, f"listing {uri}"), prefix)
     if listed is not None:
         return [_remote_file(ds, b.name, b.size, b.content_md5, b.etag, b.name[len(path):].lstrip("/"))
                 for b in listed if not b.folder_marker]
@@ -139,7 +143,7 @@ def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCa
         gets = [BlobGet(f.remote.removeprefix(prefix), temp, f.etag, f.size) for temp, f in wanted.items()]
         with Transfer(f"fetching {label}", len(missing), total) as progress:
             try:
-                download_all(read_access(ds), ds.container_name, gets, lambda n: progress.advance(0, n), commit)
+                download_all(container_access(ds), ds.container_name, gets, lambda n: progress.advance(0, n), commit)
             finally:
                 for temp in list(wanted):
                     temp.unlink(missing_ok=True)
@@ -149,18 +153,33 @@ def fetch_into_cache(ds: BlobDatastore, files: list[RemoteFile], cache: ObjectCa
 
 
 def upload_files(ds: BlobDatastore, pairs: list[tuple[Path, str]], label: str) -> TransferStats:
-    """Upload (local file, path in the datastore) pairs; overwrites what is there."""
+    """Upload (local file, path in the datastore) pairs; overwrites what is there.
+
+    Files up to `SINGLE_PUT_MAX` go up as one plain PUT each (`blob_put`); bigger ones, and any the
+    service refused that way, through the SDK, whose failures `blob_errors` explains.
+    """
     started = time.monotonic()
-    service = ds.service()
-    total = sum(p.stat().st_size for p, _ in pairs)
+    items = [BlobPut(local, remote, local.stat().st_size) for local, remote in pairs]
+    total = sum(item.size for item in items)
+    with Transfer(f"uploading {label}", len(items), total) as progress, \
+            storage_errors(ds, f"uploading {label}"):
+        access = container_access(ds, f"uploading {label}", write=True) if items else None
+        http = Http(access.container_url) if access else None
 
-    with Transfer(f"uploading {label}", len(pairs), total) as progress:
-        def put(pair: tuple[Path, str]) -> None:
-            local, remote = pair
-            with open(local, "rb") as data:
-                service.get_blob_client(ds.container_name, remote).upload_blob(data, overwrite=True)
-            progress.advance(1, local.stat().st_size)
+        failed = threading.Event()
 
-        with storage_errors(ds, f"uploading {label}"), ThreadPoolExecutor(max_workers=UPLOAD_CONCURRENCY) as pool:
-            list(pool.map(put, pairs))
-    return TransferStats(files=len(pairs), bytes=total, seconds=time.monotonic() - started)
+        def send(item: BlobPut) -> None:
+            if failed.is_set():  # one file failed: the output is not published, the rest need not go up
+                return
+            try:
+                if item.size > SINGLE_PUT_MAX or not put(http, access, item):
+                    with open(item.source, "rb") as data:
+                        ds.service().get_blob_client(ds.container_name, item.blob).upload_blob(data, overwrite=True)
+            except BaseException:
+                failed.set()
+                raise
+            progress.advance(1, item.size)
+
+        with ThreadPoolExecutor(max_workers=UPLOAD_CONCURRENCY) as pool:
+            list(pool.map(send, items))
+    return TransferStats(files=len(items), bytes=total, seconds=time.monotonic() - started)
