@@ -110,6 +110,13 @@ def test_a_program_the_jobs_image_would_provide_is_named_with_where_it_comes_fro
     assert ("the shell did not find a program it names: `julia_lang_xyz`; on AzureML the job's environment "
             "(build docker-context) provides it") in result.err, result.text
 
+    # an R job sourcing the venv its Dockerfile creates: bash's own last line is the reason, not just "code 1"
+    write("jl/job.yml", job.read_text().replace('julia_lang_xyz -e "include(\\"run.jl\\")"',
+                                                "source /usr/venv_xyz/bin/activate\n  Rscript run.R"))
+    sourced = amlrun("run", job)
+    assert ("command exited with code 1: bash: line 1: /usr/venv_xyz/bin/activate: No such file or directory "
+            "(on AzureML the job's environment, build docker-context, may provide it)") in sourced.err, sourced.text
+
 
 @pytest.mark.parametrize(("script", "expected"), [
     ("def init(:\n    pass\ndef run(mb):\n    return mb\n",

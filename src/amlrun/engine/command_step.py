@@ -343,4 +343,11 @@ def _exit_reason(code: int, plan: StepPlan | None = None) -> str:
         return f"command exited with code 127: the shell did not find a program it names: `{missing}`; {where}"
     if code == 126:
         return "command exited with code 126: a program it names is not executable (chmod +x, or run it via python/bash)"
+    last = next((ln.strip() for ln in reversed(_log_tail(plan, 2048).splitlines()) if ln.strip()), "") if plan else ""
+    if plan is not None and last.startswith(("bash:", "sh:")) and _NOT_FOUND.search(last):
+        # the shell's own last word (`source /usr/venv/bin/activate` of a path the job's image creates)
+        environment = plan.environment.description.split(" -> ")[0]
+        where = (f" (on AzureML the job's environment, {environment}, may provide it)"
+                 if environment.startswith(("build ", "image ", "azureml")) else "")
+        return f"command exited with code {code}: {last}{where}"
     return f"command exited with code {code}"
