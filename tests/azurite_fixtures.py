@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,12 +76,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def dies_with_tests(command: list[str]) -> list[str]:
+    """`command` under util-linux setpriv --pdeathsig: an Azurite outlives no test run, even one killed by `timeout`."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", *command] if setpriv else command
+
+
 def start_azurite(location: Path) -> tuple[subprocess.Popen[bytes], Azurite]:
     port = _free_port()
     env = {**os.environ, "AZURITE_ACCOUNTS": f"{ACCOUNT1}:{KEY1};{ACCOUNT2}:{KEY2}"}
     proc = subprocess.Popen(
-        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location),
-         "--silent", "--skipApiVersionCheck", "--disableTelemetry"],
+        dies_with_tests([str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
+                         str(location), "--silent", "--skipApiVersionCheck", "--disableTelemetry"]),
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 90  # node starts slowly on a loaded 2-core machine
     while time.monotonic() < deadline:

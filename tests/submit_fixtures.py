@@ -265,10 +265,12 @@ def blob_server_fixture(tmp_path_factory):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([str(AZURITE_BIN), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
-                             str(tmp_path_factory.mktemp("azurite")), "--silent", "--skipApiVersionCheck",
-                             "--disableTelemetry"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    from azurite_fixtures import dies_with_tests
+
+    proc = subprocess.Popen(dies_with_tests([str(AZURITE_BIN), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+                                             "--location", str(tmp_path_factory.mktemp("azurite")), "--silent",
+                                             "--skipApiVersionCheck", "--disableTelemetry"]),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         while True:
