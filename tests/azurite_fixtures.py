@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from amlrun.engine.process import pdeathsig_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"
@@ -78,8 +79,7 @@ def _free_port() -> int:
 
 def dies_with_tests(command: list[str]) -> list[str]:
     """`command` under util-linux setpriv --pdeathsig: an Azurite outlives no test run, even one killed by `timeout`."""
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", *command] if setpriv else command
+    return [*pdeathsig_prefix("TERM"), *command]
 
 
 def start_azurite(location: Path) -> tuple[subprocess.Popen[bytes], Azurite]:

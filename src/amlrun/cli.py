@@ -158,7 +158,9 @@ def run(job: str, overrides: tuple[str, ...], name: str | None, max_parallel: in
             record = run_job(request)
     if package:
         note_package(store_root, file, record.name, package)
-    sys.exit(0 if record.status in ("Completed", "Reused") else 130 if record.status == "Canceled" else 1)
+    from amlrun.entry import run_exit_code
+
+    sys.exit(run_exit_code(record.status))
 
 
 @cli.command()

@@ -8,7 +8,7 @@ other command line goes to the click CLI in cli.py. Both report errors through `
 import os
 import sys
 
-__all__ = ["guarded", "main", "plain_run", "quick_answer"]
+__all__ = ["guarded", "main", "plain_run", "quick_answer", "run_exit_code"]
 
 _HELP_WIDTH = 80  # click wraps help at min(terminal columns, 80) - 2: at 80 columns or more, one text fits all
 _LONGEST_PROG = 30  # a longer program name could wrap click's usage line differently: let click render it
@@ -101,7 +101,12 @@ def _run_file(job: str) -> None:
     request = RunRequest(file=Path(job), store_root=Path(store) if store else None,
                          env=os.environ.get("AMLRUN_ENV") or None)
     record = run_job(request)
-    sys.exit(0 if record.status in ("Completed", "Reused") else 130 if record.status == "Canceled" else 1)
+    sys.exit(run_exit_code(record.status))
+
+
+def run_exit_code(status: str) -> int:
+    """`amlrun run`'s exit code for a run's final status (130 for a canceled run, as for Ctrl-C)."""
+    return 0 if status in ("Completed", "Reused") else 130 if status == "Canceled" else 1
 
 
 def guarded(call) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from amlrun.engine.events import Reporter
-from amlrun.engine.process import ProcessResult, command_argv, run_shell
+from amlrun.engine.process import ProcessResult, command_argv, pdeathsig_prefix, run_shell
 
 __all__ = ["find_mpirun", "run_mpirun"]
 
@@ -56,10 +56,8 @@ def mpirun_argv(mpirun: str, processes: int, command: str, env: dict[str, str]) 
     mpirun puts each process in a process group of its own, beyond amlrun's clean-up of a killed run.
     So, where util-linux's `setpriv` exists: mpirun gets SIGTERM (not the SIGKILL amlrun's children get)
     when amlrun dies, and stops its processes; and each process gets SIGKILL if mpirun dies first."""
-    setpriv = shutil.which("setpriv")
-    guard = (lambda sig: [setpriv, "--pdeathsig", sig]) if setpriv else (lambda sig: [])
-    return [*guard("TERM"), mpirun, "--oversubscribe", "--bind-to", "none", "--tag-output", "-np", str(processes),
-            *guard("KILL"), *command_argv(command, env)]
+    return [*pdeathsig_prefix("TERM"), mpirun, "--oversubscribe", "--bind-to", "none", "--tag-output",
+            "-np", str(processes), *pdeathsig_prefix("KILL"), *command_argv(command, env)]
 
 
 class _RankLogs(Reporter):

@@ -19,7 +19,8 @@ from typing import Any
 from amlrun.engine.events import Reporter
 from amlrun.store.liveness import write_group_file
 
-__all__ = ["ProcessResult", "cancel_on_interrupt", "die_with_parent", "guarded_argv", "kill_group", "run_shell"]
+__all__ = ["ProcessResult", "cancel_on_interrupt", "die_with_parent", "guarded_argv", "kill_group", "pdeathsig_prefix",
+           "run_shell"]
 
 TIMEOUT_EXIT_CODE = 124
 
@@ -62,11 +63,18 @@ def guarded_argv(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]
     itself. util-linux `setpriv --pdeathsig KILL` sets the same kernel flag from a small exec'd
     program (~1.5 ms); without it, `die_with_parent` does it in the forked child.
     """
+    prefix = pdeathsig_prefix("KILL")
+    if prefix:
+        return [*prefix, "--", *argv], None
+    return argv, die_with_parent()
+
+
+def pdeathsig_prefix(signal_name: str) -> list[str]:
+    """`setpriv --pdeathsig <signal_name>`: what runs the next program with that parent-death signal;
+    [] where util-linux `setpriv` is missing."""
     if not _SETPRIV:
         _SETPRIV.append(shutil.which("setpriv") if sys.platform.startswith("linux") else None)
-    if _SETPRIV[0] is not None:
-        return [_SETPRIV[0], "--pdeathsig", "KILL", "--", *argv], None
-    return argv, die_with_parent()
+    return [_SETPRIV[0], "--pdeathsig", signal_name] if _SETPRIV[0] is not None else []
 
 
 def _load_prctl() -> Any:
